@@ -1,0 +1,59 @@
+"""Spec -> nn.Sequential. Never sees an Optuna trial; the spec is all it needs."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from torch import nn
+
+from nas.spec import (
+    BN,
+    GAP,
+    ArchSpec,
+    Conv,
+    Dropout,
+    Flatten,
+    Linear,
+    MaxPool,
+    ReLU,
+    analyze,
+    layer_names,
+)
+
+
+def _module(layer, in_shape: tuple) -> nn.Module:
+    if isinstance(layer, Conv):
+        return nn.Conv2d(in_shape[0], layer.out, layer.k, padding=layer.pad, bias=layer.bias)
+    if isinstance(layer, BN):
+        return nn.BatchNorm2d(in_shape[0]) if len(in_shape) == 3 else nn.BatchNorm1d(in_shape[0])
+    if isinstance(layer, ReLU):
+        return nn.ReLU(inplace=True)
+    if isinstance(layer, Dropout):
+        return nn.Dropout(layer.p)
+    if isinstance(layer, MaxPool):
+        return nn.MaxPool2d(layer.k)
+    if isinstance(layer, GAP):
+        return nn.AdaptiveAvgPool2d(1)
+    if isinstance(layer, Flatten):
+        return nn.Flatten()
+    if isinstance(layer, Linear):
+        return nn.Linear(in_shape[0], layer.out, bias=layer.bias)
+    raise TypeError(f"unsupported layer {layer!r}")
+
+
+def build(spec: ArchSpec) -> nn.Sequential:
+    """Build the module; raises SpecError (via analyze) for an impossible spec."""
+    info = analyze(spec)
+    shape: tuple = (spec.in_channels, spec.input_size, spec.input_size)
+    mods: OrderedDict[str, nn.Module] = OrderedDict()
+    for layer, name, li in zip(spec.layers, layer_names(spec), info.layers):
+        mods[name] = _module(layer, shape)
+        shape = li.out_shape
+    if info.needs_flatten:
+        mods["logits"] = nn.Flatten()
+    return nn.Sequential(mods)
+
+
+def count_params(model: nn.Module) -> int:
+    """Every parameter, trainable or not, as PyTorch counts it."""
+    return sum(p.numel() for p in model.parameters())

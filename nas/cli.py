@@ -1,0 +1,282 @@
+"""The ``nas`` command line: thin argparse over library functions (Optuna's CLI layout).
+
+Each command is a class with ``add_arguments`` and ``take_action``; ``main(argv) -> int``.
+A NasError becomes one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from nas.errors import NasError
+
+EPILOG = "Data: --data-dir or NAS_DATA_DIR (a folder with MNIST/raw/*.gz). Results: ./results."
+
+
+def _add_data_args(p: argparse.ArgumentParser, val: bool = False) -> None:
+    p.add_argument("--data-dir", default=None,
+                   help="folder holding MNIST/raw/*.gz (default: $NAS_DATA_DIR, else download)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda (default: auto)")
+    p.add_argument("--results-dir", default=os.environ.get("NAS_RESULTS_DIR", "results"),
+                   help="where runs write their files (default: results)")
+
+
+def _add_model_args(p: argparse.ArgumentParser, required: bool = True) -> None:
+    g = p.add_mutually_exclusive_group(required=required)
+    g.add_argument("--preset", help="a preset name (see `nas presets`)")
+    g.add_argument("--spec", help="an architecture spec JSON file")
+
+
+def _load_model(args) -> tuple:
+    """(name, spec, train config) from --preset or --spec (+ optional train_config.json beside)."""
+    from nas.presets import get_preset
+    from nas.spec import ArchSpec
+    from nas.train import TrainConfig
+
+    if args.preset:
+        p = get_preset(args.preset)
+        return p.name, p.spec, p.train
+    path = Path(args.spec)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise NasError(f"cannot read spec {path}: {e.strerror}") from None
+    spec = ArchSpec.from_json(text)
+    cfg_path = path.with_name("train_config.json")
+    cfg = TrainConfig()
+    if cfg_path.is_file():
+        import json
+
+        cfg = TrainConfig.from_dict(json.loads(cfg_path.read_text()))
+    return path.stem if path.stem != "spec" else path.parent.name, spec, cfg
+
+
+def _parse_seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise NasError(f"--seeds takes comma-separated integers, got {text!r}") from None
+    if not seeds:
+        raise NasError("--seeds is empty")
+    return seeds
+
+
+def _positive(name: str):
+    def check(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}") from None
+        if v < 1:
+            raise argparse.ArgumentTypeError(f"{name} must be >= 1, got {v}")
+        return v
+
+    return check
+
+
+def _epochs_note(epochs: int) -> None:
+    if epochs > 15:
+        print(f"warning: {epochs} epochs breaks the 15-epoch target", file=sys.stderr)
+
+
+class Presets:
+    help = "list the preset architectures"
+
+    def add_arguments(self, p):
+        pass
+
+    def take_action(self, args) -> int:
+        from nas.presets import get_preset, list_presets
+        from nas.spec import analyze
+
+        for name in list_presets():
+            pr = get_preset(name)
+            print(f"{name:10s} {analyze(pr.spec).n_params:>10,} params  {pr.about}")
+        return 0
+
+
+class Summary:
+    help = "layer table of an architecture: output shape, params, receptive field"
+
+    def add_arguments(self, p):
+        _add_model_args(p)
+
+    def take_action(self, args) -> int:
+        from nas.report import summary_table
+
+        name, spec, _ = _load_model(args)
+        print(summary_table(spec, name))
+        return 0
+
+
+class DataStats:
+    help = "per split: count, mean, std, min/max, images per class; a grid of samples"
+
+    def add_arguments(self, p):
+        _add_data_args(p)
+        p.add_argument("--val-size", type=int, default=10000, help="held-out validation images")
+
+    def take_action(self, args) -> int:
+        from nas.data import load_mnist
+        from nas.report import data_stats, save_sample_grid
+
+        data = load_mnist(args.data_dir, "cpu", args.val_size)
+        print(data_stats(data).to_string())
+        path = save_sample_grid(data, Path(args.results_dir) / "data")
+        print(f"sample grid: {path}")
+        return 0
+
+
+class Train:
+    help = "train a preset or spec over seeds on all 60,000 training images"
+
+    def add_arguments(self, p):
+        _add_model_args(p)
+        _add_data_args(p)
+        p.add_argument("--epochs", type=_positive("--epochs"), default=None,
+                       help="default: the preset's (15)")
+        p.add_argument("--seeds", default="0", help="comma-separated, e.g. 0,1,2")
+        p.add_argument("--name", default=None, help="results/train/<name>/ (default: preset)")
+        p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
+                       help="bf16 autocast (default: the recipe's)")
+        p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    def take_action(self, args) -> int:
+        return _run_seeds(args, "train")
+
+
+def _run_seeds(args, kind: str) -> int:
+    import dataclasses
+
+    from nas.data import load_mnist, resolve_device
+    from nas.runs import train_seeds
+    from nas.spec import analyze
+
+    name, spec, cfg = _model_for(args)
+    analyze(spec)  # an impossible spec fails here, before any data is loaded
+    seeds = _parse_seeds(args.seeds)
+    if args.epochs is not None:
+        cfg = dataclasses.replace(cfg, epochs=args.epochs)
+    if getattr(args, "bf16", None) is not None:
+        cfg = dataclasses.replace(cfg, bf16=args.bf16)
+    cfg.validate()
+    _epochs_note(cfg.epochs)
+    device = resolve_device(args.device)
+    out = Path(args.results_dir) / kind / (args.name or name)
+    _check_writable(out)
+    data = load_mnist(args.data_dir, str(device), 0)
+    log_file = (out / "log.txt").open("w")
+
+    def log(line: str) -> None:
+        print(line, flush=True)
+        log_file.write(line + "\n")
+        log_file.flush()
+
+    log(f"$ nas {' '.join(sys.argv[1:])}" if sys.argv[0].endswith("nas") else f"# {kind} {name}")
+    summary = train_seeds(spec, cfg, data, seeds, out, log, progress=not args.no_progress)
+    if kind == "verify":
+        from nas.runs import write_json
+
+        write_json(out / "verify.json", {"name": name, "train_config": cfg.to_dict(), **summary})
+        log(f"wrote {out / 'verify.json'}")
+    log(f"files: {out}/")
+    log_file.close()
+    return 0
+
+
+def _model_for(args) -> tuple:
+    """--preset / --spec, or a study's trial (for verify)."""
+    if getattr(args, "study", None):
+        from nas.studyio import trial_model
+
+        return trial_model(Path(args.results_dir), args.study, args.trial)
+    if not (args.preset or args.spec):
+        raise NasError("give a STUDY, --preset NAME or --spec FILE")
+    return _load_model(args)
+
+
+def _check_writable(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise NasError(f"results folder {path} is not writable: {e.strerror}") from None
+
+
+class Verify:
+    help = "retrain a study's trial, a preset or a spec over seeds; report mean +- std"
+
+    def add_arguments(self, p):
+        p.add_argument("study", nargs="?", help="a study under results/")
+        p.add_argument("--trial", default="best", help="trial number or 'best' (by validation)")
+        _add_model_args(p, required=False)
+        _add_data_args(p)
+        p.add_argument("--seeds", default="0,1,2", help="comma-separated (default: 0,1,2)")
+        p.add_argument("--epochs", type=_positive("--epochs"), default=None)
+        p.add_argument("--name", default=None, help="results/verify/<name>/")
+        p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None)
+        p.add_argument("--no-progress", action="store_true")
+
+    def take_action(self, args) -> int:
+        if args.study and (args.preset or args.spec):
+            raise NasError("give either a STUDY or --preset/--spec, not both")
+        return _run_seeds(args, "verify")
+
+
+COMMANDS: dict[str, type] = {
+    "presets": Presets,
+    "summary": Summary,
+    "data": DataStats,
+    "train": Train,
+    "verify": Verify,
+}
+
+
+def _register_late_commands() -> None:
+    # The search, report and export commands live in their own modules; imported lazily so
+    # that `nas summary` does not pay for Optuna's import.
+    from nas.cli_search import EXTRA_COMMANDS
+
+    COMMANDS.update(EXTRA_COMMANDS)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    _register_late_commands()
+    parser = argparse.ArgumentParser(
+        prog="nas", description="Neural architecture search for tiny CNNs under a hard budget.",
+        epilog=EPILOG,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, cls in COMMANDS.items():
+        cmd = cls()
+        p = sub.add_parser(name, help=cmd.help, description=getattr(cls, "__doc__", None)
+                           or cmd.help, formatter_class=argparse.RawDescriptionHelpFormatter)
+        if name == "data":
+            p.add_argument("action", choices=["stats"], help="what to do with the data")
+        cmd.add_arguments(p)
+        p.set_defaults(_cmd=cmd)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        return args._cmd.take_action(args)
+    except NasError as e:
+        print(f"nas: error: {e}", file=sys.stderr)
+        return 2
+    except SystemExit as e:  # argparse: usage errors exit 2, --help exits 0
+        return e.code if isinstance(e.code, int) else 2
+    except KeyboardInterrupt:
+        print("nas: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,203 @@
+"""MNIST, loaded once per process into normalized tensors on the device.
+
+The source folder (``--data-dir`` or ``NAS_DATA_DIR``) holds the four IDX files, gzipped or not,
+either directly or under ``MNIST/raw/``. They are decompressed once into our own cache
+(``NAS_CACHE_DIR``, default ``~/.cache/nas``), never into the source, and read with torchvision.
+With no source folder torchvision downloads into the cache, if there is a network.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import math
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from nas.errors import NasError
+
+MEAN, STD = 0.1307, 0.3081  # train-set pixel statistics on a 0..1 scale
+VAL_SEED = 0  # the validation split is the same for every run and every process
+# decompressed IDX file -> its exact size in bytes (header + payload)
+FILES = {
+    "train-images-idx3-ubyte": 16 + 60000 * 28 * 28,
+    "train-labels-idx1-ubyte": 8 + 60000,
+    "t10k-images-idx3-ubyte": 16 + 10000 * 28 * 28,
+    "t10k-labels-idx1-ubyte": 8 + 10000,
+}
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise NasError(f"unknown device {device!r} (valid: auto, cpu, cuda)")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise NasError("--device cuda asked for, but PyTorch sees no CUDA GPU")
+    return torch.device(device)
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("NAS_CACHE_DIR", Path.home() / ".cache" / "nas"))
+
+
+def _find(source: Path, name: str) -> Path | None:
+    for folder in (source / "MNIST" / "raw", source):
+        for cand in (folder / name, folder / f"{name}.gz"):
+            if cand.is_file():
+                return cand
+    return None
+
+
+def prepare_raw(data_dir: str | os.PathLike | None) -> Path:
+    """Make ``<cache>/MNIST/raw/`` hold the four decompressed, size-checked files; return <cache>."""
+    root = cache_dir()
+    raw = root / "MNIST" / "raw"
+    source = data_dir if data_dir is not None else os.environ.get("NAS_DATA_DIR")
+    if source is None:
+        if all((raw / n).is_file() and (raw / n).stat().st_size == s for n, s in FILES.items()):
+            return root
+        return _download(root)
+    source = Path(source)
+    found = {name: _find(source, name) for name in FILES}
+    missing = [n for n, p in found.items() if p is None]
+    if missing:
+        raise NasError(
+            f"no MNIST in {source}: expected {', '.join(n + '.gz' for n in FILES)} "
+            f"in {source}/MNIST/raw/ (missing {', '.join(missing)})"
+        )
+    raw.mkdir(parents=True, exist_ok=True)
+    for name, size in FILES.items():
+        src, dst = found[name], raw / name
+        # Reuse the cache only if it came from this very source file (same size and mtime).
+        stamp = raw / f".{name}.source"
+        tag = f"{src.resolve()} {src.stat().st_size} {src.stat().st_mtime_ns}"
+        if dst.is_file() and dst.stat().st_size == size and stamp.is_file() \
+                and stamp.read_text() == tag:
+            continue
+        tmp = dst.with_suffix(".tmp")
+        try:
+            opener = gzip.open if src.suffix == ".gz" else open
+            with opener(src, "rb") as f, open(tmp, "wb") as g:
+                shutil.copyfileobj(f, g)
+        except (OSError, EOFError) as e:
+            tmp.unlink(missing_ok=True)
+            raise NasError(f"corrupt MNIST file {src}: {e}") from None
+        if tmp.stat().st_size != size:
+            got = tmp.stat().st_size
+            tmp.unlink()
+            raise NasError(
+                f"corrupt MNIST file {src}: {got} bytes once decompressed, expected {size}"
+            )
+        tmp.replace(dst)
+        stamp.write_text(tag)
+    return root
+
+
+def _download(root: Path) -> Path:
+    from torchvision.datasets import MNIST
+
+    try:
+        for train in (True, False):
+            MNIST(root, train=train, download=True)
+    except Exception as e:  # torchvision raises a mix of URLError / RuntimeError
+        raise NasError(
+            f"no MNIST data folder given (--data-dir or NAS_DATA_DIR) and the download failed "
+            f"({type(e).__name__}); point --data-dir at a folder with "
+            f"MNIST/raw/{{{','.join(FILES)}}}.gz"
+        ) from None
+    return root
+
+
+@dataclass
+class Split:
+    x: torch.Tensor  # (N, 1, 28, 28) float32, normalized
+    y: torch.Tensor  # (N,) int64
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def head(self, n: int | None) -> Split:
+        return self if n is None or n >= len(self) else Split(self.x[:n], self.y[:n])
+
+
+@dataclass
+class MNISTData:
+    train: Split
+    val: Split | None
+    test: Split
+
+
+def _read(root: Path, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    from torchvision.datasets import MNIST
+
+    try:
+        ds = MNIST(root, train=train, download=False)
+    except Exception as e:
+        raise NasError(f"cannot read MNIST from {root}/MNIST/raw: {e}") from None
+    x, y = ds.data, ds.targets
+    n = 60000 if train else 10000
+    if x.shape != (n, 28, 28) or y.shape != (n,) or int(y.min()) < 0 or int(y.max()) > 9:
+        raise NasError(f"corrupt MNIST in {root}: images {tuple(x.shape)}, labels {tuple(y.shape)}")
+    return x, y
+
+
+@functools.lru_cache(maxsize=4)
+def load_mnist(data_dir: str | None = None, device: str = "cpu", val_size: int = 0) -> MNISTData:
+    """All of MNIST as tensors on ``device``; ``val_size`` training images held out (fixed seed)."""
+    if not 0 <= val_size < 60000:
+        raise NasError(f"validation size {val_size} must be in [0, 60000)")
+    root = prepare_raw(data_dir)
+    dev = torch.device(device)
+
+    def to_split(x, y) -> Split:
+        xf = ((x.float() / 255.0 - MEAN) / STD).unsqueeze(1)
+        return Split(xf.to(dev), y.long().to(dev))
+
+    xtr, ytr = _read(root, train=True)
+    xte, yte = _read(root, train=False)
+    val = None
+    if val_size:
+        perm = torch.randperm(60000, generator=torch.Generator().manual_seed(VAL_SEED))
+        val = to_split(xtr[perm[:val_size]], ytr[perm[:val_size]])
+        keep = perm[val_size:].sort().values
+        xtr, ytr = xtr[keep], ytr[keep]
+    return MNISTData(train=to_split(xtr, ytr), val=val, test=to_split(xte, yte))
+
+
+BACKGROUND = (0.0 - MEAN) / STD  # a black pixel, normalized: what rotation fills corners with
+
+
+def augment(
+    x: torch.Tensor, g: torch.Generator, rotate_deg: float = 0.0, translate: float = 0.0,
+    scale: float = 0.0, mode: str = "bilinear",
+) -> torch.Tensor:
+    """Random affine per image, for the whole batch at once on its device.
+
+    rotate_deg: angle uniform in [-rotate_deg, rotate_deg]; translate: shift uniform in
+    [-translate, translate] of the image size; scale: zoom uniform in [1-scale, 1+scale].
+    Corners are filled black, as torchvision's RandomRotation does before normalizing.
+    """
+    b = x.shape[0]
+
+    def uniform(lim: float) -> torch.Tensor:
+        return (torch.rand(b, device=x.device, generator=g) * 2 - 1) * lim
+
+    angle = uniform(math.radians(rotate_deg))
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    zoom = 1.0 + uniform(scale) if scale else torch.ones_like(cos)
+    theta = torch.stack(
+        [
+            torch.stack([cos / zoom, -sin / zoom, uniform(2 * translate)], 1),
+            torch.stack([sin / zoom, cos / zoom, uniform(2 * translate)], 1),
+        ],
+        1,
+    ).to(x.dtype)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    out = F.grid_sample(x - BACKGROUND, grid, mode=mode, padding_mode="zeros", align_corners=False)
+    return out + BACKGROUND

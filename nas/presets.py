@@ -1,0 +1,137 @@
+"""Named architectures with their training recipes: a registry, as timm's ``@register_model``.
+
+``batch1``-``batch3`` reproduce the hand-made, batch-by-batch development that ``nas`` replaces;
+``baseline`` is a careful hand design; ``ref7918`` / ``ref7070`` re-implement public designs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from nas.errors import NasError
+from nas.spec import GAP, ArchSpec, Conv, MaxPool, conv_block
+from nas.train import TrainConfig
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    spec: ArchSpec
+    train: TrainConfig
+    about: str
+
+
+_REGISTRY: dict[str, Callable[[], Preset]] = {}
+
+
+def register(fn: Callable[[], Preset]) -> Callable[[], Preset]:
+    _REGISTRY[fn.__name__] = fn
+    return fn
+
+
+def list_presets() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def get_preset(name: str) -> Preset:
+    if name not in _REGISTRY:
+        raise NasError(f"unknown preset {name!r} (valid: {', '.join(list_presets())})")
+    return _REGISTRY[name]()
+
+
+def _spec(*layers) -> ArchSpec:
+    flat = []
+    for item in layers:
+        flat.extend(item if isinstance(item, tuple) else (item,))
+    return ArchSpec(layers=tuple(flat))
+
+
+# The hand-made batches trained as such notebooks do: SGD lr 0.01, momentum 0.9, batch 128.
+_HANDMADE = TrainConfig(optimizer="sgd", lr=0.01, momentum=0.9, nesterov=False, schedule="constant")
+
+
+@register
+def batch1() -> Preset:
+    def c(out, pad=1, relu=True):
+        return conv_block(out, 3, pad, bn=False, relu=relu, bias=True)
+
+    spec = _spec(
+        c(32), c(64), MaxPool(2), c(128), c(256), MaxPool(2),
+        c(512, 0), c(1024, 0), c(10, 0, relu=False),
+    )
+    return Preset("batch1", spec, _HANDMADE, "vanilla net: 6.4M params, no BN, no dropout")
+
+
+@register
+def batch2() -> Preset:
+    def c(out, k=3):
+        return conv_block(out, k, dropout=0.1)
+
+    spec = _spec(
+        c(10), c(10), c(20), MaxPool(2), c(10, 1), c(10), c(20), c(10, 1),
+        Conv(10, 7),  # 7x7 map -> 1x1 logits, no BN or ReLU
+    )
+    return Preset("batch2", spec, _HANDMADE, "skeleton: squeeze and expand, max-pool, BN, dropout")
+
+
+@register
+def batch3() -> Preset:
+    def c(out):
+        return conv_block(out, dropout=0.1)
+
+    spec = _spec(
+        c(10), c(16), Conv(10, 1), MaxPool(2), c(16), c(16), c(15), GAP(), Conv(10, 1),
+    )
+    cfg = TrainConfig(
+        optimizer="sgd", lr=0.01, momentum=0.9, nesterov=False, schedule="step", step_size=6,
+        gamma=0.1, rotate_deg=5.0,
+    )
+    return Preset("batch3", spec, cfg, "GAP head, 10% dropout everywhere, 5 degree rotation")
+
+
+@register
+def baseline() -> Preset:
+    def c(out, pad=0):
+        return conv_block(out, 3, pad, dropout=0.05)
+
+    spec = _spec(
+        c(8), c(16), MaxPool(2), Conv(8, 1), c(16), c(16), c(16, 1), GAP(), Conv(10, 1),
+    )
+    cfg = TrainConfig(
+        optimizer="sgd", lr=0.1, momentum=0.9, nesterov=True, schedule="onecycle",
+        batch_size=128, rotate_deg=7.0,
+    )
+    return Preset("baseline", spec, cfg, "careful hand design: 7,416 params, OneCycle, rotation")
+
+
+@register
+def ref7918() -> Preset:
+    def c(out, k=3, pad=0):
+        return conv_block(out, k, pad)
+
+    spec = _spec(
+        c(10, pad=1), c(10, pad=1), c(10, pad=1), MaxPool(2),
+        c(16), c(16), c(8), c(8), c(8, 1), c(16, 1), GAP(), Conv(10, 1),
+    )
+    cfg = TrainConfig(
+        optimizer="adam", lr=0.005, schedule="step", step_size=8, gamma=0.1, batch_size=64,
+        rotate_deg=7.0, interp="nearest",
+    )
+    return Preset("ref7918", spec, cfg, "best public design known: 7,918 params, Adam + StepLR")
+
+
+@register
+def ref7070() -> Preset:
+    def c(out, k=3):
+        return conv_block(out, k, bias=k == 3, relu_first=True)
+
+    spec = _spec(
+        c(10), c(10), c(20), MaxPool(2), c(10, 1), c(10), c(10), c(20), c(10, 1), GAP(),
+    )
+    cfg = TrainConfig(
+        optimizer="sgd", lr=0.01, momentum=0.9, nesterov=False, schedule="step", step_size=10,
+        gamma=0.1, batch_size=128,
+    )
+    return Preset("ref7070", spec, cfg, "public design: 7,070 params, conv-ReLU-BN, no head")
+

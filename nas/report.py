@@ -1,0 +1,61 @@
+"""Text tables and data summaries (the HTML study report lives in nas/study_report.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from nas.data import MEAN, STD, MNISTData
+from nas.spec import ArchSpec, analyze
+
+
+def summary_frame(spec: ArchSpec) -> pd.DataFrame:
+    info = analyze(spec)
+    return pd.DataFrame(
+        [
+            {"#": li.index, "name": li.name, "layer": li.text,
+             "output": "x".join(map(str, li.out_shape)), "params": li.n_params,
+             "MACs": li.macs, "RF": li.rf}
+            for li in info.layers
+        ]
+    )
+
+
+def summary_table(spec: ArchSpec, name: str = "") -> str:
+    info = analyze(spec)
+    df = summary_frame(spec)
+    body = df.to_string(index=False, formatters={"params": "{:,}".format, "MACs": "{:,}".format})
+    head = f"{name}\n" if name else ""
+    return (
+        f"{head}{body}\n"
+        f"total: {info.n_params:,} params ({info.n_params}), {info.macs:,} MACs, "
+        f"receptive field {info.rf}x{info.rf}"
+    )
+
+
+def data_stats(data: MNISTData) -> pd.DataFrame:
+    """Per split: count, pixel mean/std/min/max on the 0..1 scale, images per class."""
+    rows = {}
+    for name in ("train", "val", "test"):
+        split = getattr(data, name)
+        if split is None:
+            continue
+        px = split.x * STD + MEAN  # back to 0..1
+        row = {"count": len(split), "mean": round(px.mean().item(), 4),
+               "std": round(px.std().item(), 4), "min": round(px.min().item(), 4),
+               "max": round(px.max().item(), 4)}
+        counts = split.y.bincount(minlength=10).tolist()
+        row.update({f"class {c}": n for c, n in enumerate(counts)})
+        rows[name] = row
+    return pd.DataFrame(rows).T
+
+
+def save_sample_grid(data: MNISTData, out_dir: Path, n: int = 64) -> Path:
+    """The first n training images as an 8-wide PNG grid."""
+    from torchvision.utils import save_image
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "samples.png"
+    save_image(data.train.x[:n] * STD + MEAN, path, nrow=8, padding=2)
+    return path

@@ -1,0 +1,289 @@
+"""Architecture specs: frozen dataclasses that fully describe a network, and their analysis.
+
+A spec is a flat tuple of layers, each a small frozen dataclass (as in timm's byobnet). Everything
+a search needs to know before training — parameter count, MACs, per-layer output shape and
+receptive field — is computed here from the spec alone, without building a module.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+
+from nas.errors import NasError
+
+
+class SpecError(NasError):
+    """An impossible or malformed architecture spec."""
+
+
+@dataclass(frozen=True)
+class Conv:
+    out: int  # output channels
+    k: int = 3  # square kernel size, pixels
+    pad: int = 0  # zero padding on each side, pixels
+    bias: bool = False
+
+
+@dataclass(frozen=True)
+class BN:
+    pass
+
+
+@dataclass(frozen=True)
+class ReLU:
+    pass
+
+
+@dataclass(frozen=True)
+class Dropout:
+    p: float  # drop probability, 0..1
+
+
+@dataclass(frozen=True)
+class MaxPool:
+    k: int = 2  # kernel and stride, pixels
+
+
+@dataclass(frozen=True)
+class GAP:
+    """Global average pooling to a 1x1 map (channels kept)."""
+
+
+@dataclass(frozen=True)
+class Flatten:
+    pass
+
+
+@dataclass(frozen=True)
+class Linear:
+    out: int
+    bias: bool = True
+
+
+# JSON "type" string -> layer class; the one place a new layer kind is registered.
+LAYER_TYPES: dict[str, type] = {
+    "conv": Conv,
+    "bn": BN,
+    "relu": ReLU,
+    "dropout": Dropout,
+    "maxpool": MaxPool,
+    "gap": GAP,
+    "flatten": Flatten,
+    "linear": Linear,
+}
+_TYPE_OF = {cls: name for name, cls in LAYER_TYPES.items()}
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    layers: tuple = ()
+    in_channels: int = 1
+    input_size: int = 28  # square input, pixels
+    num_classes: int = 10
+
+    def to_dict(self) -> dict:
+        return {
+            "in_channels": self.in_channels,
+            "input_size": self.input_size,
+            "num_classes": self.num_classes,
+            "layers": [
+                {"type": _TYPE_OF[type(layer)], **dataclasses.asdict(layer)}
+                for layer in self.layers
+            ],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ArchSpec:
+        if not isinstance(d, dict) or not isinstance(d.get("layers"), list):
+            raise SpecError("spec must be a JSON object with a 'layers' list")
+        layers = []
+        for i, raw in enumerate(d["layers"]):
+            if not isinstance(raw, dict) or raw.get("type") not in LAYER_TYPES:
+                got = raw.get("type") if isinstance(raw, dict) else raw
+                raise SpecError(
+                    f"layer {i}: unknown type {got!r} (valid: {', '.join(LAYER_TYPES)})"
+                )
+            kwargs = {k: v for k, v in raw.items() if k != "type"}
+            try:
+                layers.append(LAYER_TYPES[raw["type"]](**kwargs))
+            except TypeError as e:
+                raise SpecError(f"layer {i} ({raw['type']}): {e}") from None
+        extra = {k: d[k] for k in ("in_channels", "input_size", "num_classes") if k in d}
+        return cls(layers=tuple(layers), **extra)
+
+    @classmethod
+    def from_json(cls, text: str) -> ArchSpec:
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise SpecError(f"spec is not valid JSON: {e}") from None
+        return cls.from_dict(d)
+
+
+def conv_block(
+    out: int, k: int = 3, pad: int = 0, *, bn: bool = True, relu: bool = True,
+    dropout: float = 0.0, bias: bool = False, relu_first: bool = False,
+) -> tuple:
+    """conv -> BN -> ReLU -> dropout (or conv -> ReLU -> BN with relu_first), as a layer tuple."""
+    post = [ReLU()] if relu else []
+    if bn:
+        post = post + [BN()] if relu_first else [BN()] + post
+    return (Conv(out, k, pad, bias), *post, *([Dropout(dropout)] if dropout > 0 else []))
+
+
+# ---------------------------------------------------------------------------------------------
+# Analysis from the spec alone
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    index: int
+    name: str  # e.g. "conv3" — the module name the builder uses
+    text: str  # human-readable, e.g. "conv 3x3 8->16 pad 1"
+    out_shape: tuple  # (C, H, W) or (F,)
+    n_params: int
+    macs: int
+    rf: int  # receptive field at this layer's output, input pixels
+
+
+@dataclass(frozen=True)
+class Analysis:
+    layers: tuple[LayerInfo, ...]
+    n_params: int
+    macs: int
+    rf: int  # receptive field of the last spatial layer, input pixels
+    needs_flatten: bool = field(default=False)  # builder appends a Flatten to reach the logits
+
+
+def layer_names(spec: ArchSpec) -> list[str]:
+    """Module names per layer: conv1, bn1, relu1, ... counted per kind, 1-based."""
+    counts: dict[str, int] = {}
+    names = []
+    for layer in spec.layers:
+        kind = _TYPE_OF[type(layer)]
+        counts[kind] = counts.get(kind, 0) + 1
+        names.append(f"{kind}{counts[kind]}")
+    return names
+
+
+def analyze(spec: ArchSpec) -> Analysis:
+    """Shapes, parameters, MACs and receptive field per layer; raises SpecError if impossible."""
+    if spec.in_channels <= 0 or spec.input_size <= 0 or spec.num_classes <= 0:
+        raise SpecError("in_channels, input_size and num_classes must be positive")
+    if not spec.layers:
+        raise SpecError("spec has no layers")
+    shape: tuple = (spec.in_channels, spec.input_size, spec.input_size)
+    rf, jump = 1, 1
+    infos = []
+    for i, (layer, name) in enumerate(zip(spec.layers, layer_names(spec))):
+        spatial = len(shape) == 3
+        params = macs = 0
+
+        def fail(msg: str, name: str = name, i: int = i) -> SpecError:
+            return SpecError(f"layer {i} ({name}): {msg}")
+
+        if isinstance(layer, Conv):
+            if not spatial:
+                raise fail("conv needs a (C, H, W) input, got a flat vector")
+            c, h, _ = shape
+            if layer.out <= 0:
+                raise fail(f"non-positive channels {layer.out}")
+            if layer.k <= 0 or layer.pad < 0:
+                raise fail(f"bad kernel {layer.k} / padding {layer.pad}")
+            size = h + 2 * layer.pad - layer.k + 1
+            if size < 1:
+                raise fail(
+                    f"kernel {layer.k}x{layer.k} larger than its {h}x{h} input "
+                    f"(padding {layer.pad})"
+                )
+            params = layer.out * c * layer.k * layer.k + (layer.out if layer.bias else 0)
+            macs = layer.out * c * layer.k * layer.k * size * size
+            rf += (layer.k - 1) * jump
+            text = f"conv {layer.k}x{layer.k} {c}->{layer.out}" + (
+                f" pad {layer.pad}" if layer.pad else ""
+            ) + (" bias" if layer.bias else "")
+            shape = (layer.out, size, size)
+        elif isinstance(layer, MaxPool):
+            if not spatial:
+                raise fail("max-pool needs a (C, H, W) input")
+            if layer.k < 1:
+                raise fail(f"bad pool size {layer.k}")
+            c, h, _ = shape
+            size = h // layer.k
+            if size < 1:
+                raise fail(f"pool {layer.k} shrinks the {h}x{h} map below 1x1")
+            rf += (layer.k - 1) * jump
+            jump *= layer.k
+            text = f"max-pool {layer.k}"
+            shape = (c, size, size)
+        elif isinstance(layer, GAP):
+            if not spatial:
+                raise fail("GAP needs a (C, H, W) input")
+            c, h, _ = shape
+            rf += (h - 1) * jump
+            text = "global avg pool"
+            shape = (c, 1, 1)
+        elif isinstance(layer, BN):
+            params = 2 * shape[0]  # weight and bias; running stats are buffers
+            text = f"batch norm {shape[0]}"
+        elif isinstance(layer, Dropout):
+            if not 0.0 <= layer.p < 1.0:
+                raise fail(f"dropout p={layer.p} outside [0, 1)")
+            text = f"dropout {layer.p:g}"
+        elif isinstance(layer, ReLU):
+            text = "relu"
+        elif isinstance(layer, Flatten):
+            n = 1
+            for s in shape:
+                n *= s
+            text = "flatten"
+            shape = (n,)
+        elif isinstance(layer, Linear):
+            if spatial:
+                raise fail("linear needs a flat input: add a flatten or GAP layer before it")
+            if layer.out <= 0:
+                raise fail(f"non-positive features {layer.out}")
+            params = layer.out * shape[0] + (layer.out if layer.bias else 0)
+            macs = layer.out * shape[0]
+            text = f"linear {shape[0]}->{layer.out}" + ("" if layer.bias else " no bias")
+            shape = (layer.out,)
+        else:  # pragma: no cover - LAYER_TYPES and this chain move together
+            raise fail(f"unsupported layer {layer!r}")
+        infos.append(LayerInfo(i, name, text, shape, params, macs, rf))
+
+    flat = shape == (spec.num_classes,)
+    if not flat and shape != (spec.num_classes, 1, 1):
+        raise SpecError(
+            f"the network ends in shape {shape}; it must give {spec.num_classes} logits "
+            f"(({spec.num_classes},) or ({spec.num_classes}, 1, 1))"
+        )
+    return Analysis(
+        layers=tuple(infos),
+        n_params=sum(x.n_params for x in infos),
+        macs=sum(x.macs for x in infos),
+        rf=rf,
+        needs_flatten=not flat,
+    )
+
+
+def describe(spec: ArchSpec) -> str:
+    """One-line architecture, e.g. 'C8 C16 M T8 C16 C16 C16p G H10' (C=3x3 block, T=1x1)."""
+    parts = []
+    for layer in spec.layers:
+        if isinstance(layer, Conv):
+            tag = "C" if layer.k == 3 else ("T" if layer.k == 1 else f"K{layer.k}:")
+            parts.append(f"{tag}{layer.out}{'p' if layer.pad else ''}")
+        elif isinstance(layer, MaxPool):
+            parts.append("M")
+        elif isinstance(layer, GAP):
+            parts.append("G")
+        elif isinstance(layer, Linear):
+            parts.append(f"L{layer.out}")
+        elif isinstance(layer, Dropout) and parts and not parts[-1].endswith("d"):
+            parts[-1] += "d"
+    return " ".join(parts)

@@ -1,0 +1,153 @@
+"""Where a study's files live and how to read a study back: storage, trials table, trial specs."""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from pathlib import Path
+
+import optuna
+import pandas as pd
+from optuna.trial import FrozenTrial, TrialState
+
+from nas.errors import NasError
+
+
+def study_dir(results_dir: str | Path, study: str) -> Path:
+    return Path(results_dir) / study
+
+
+def weights_path(out_dir: Path, number: int) -> Path:
+    return out_dir / "trials" / f"{number:04d}.pt"
+
+
+def open_storage(url: str | None, out_dir: Path):
+    """An RDB URL (sqlite:///..., postgresql://...) or, by default, the study's journal file."""
+    if url is None:
+        from optuna.storages import JournalStorage
+        from optuna.storages.journal import JournalFileBackend
+
+        out_dir.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(str(out_dir / "journal.log")))
+    try:
+        # Heartbeats let Optuna fail the trials of a worker that died, on any machine.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(url, heartbeat_interval=60, grace_period=180)
+    except Exception as e:  # SQLAlchemy raises ArgumentError, OperationalError, ImportError...
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise NasError(f"bad storage URL {url!r}: {msg}") from None
+
+
+def load_study(results_dir: str | Path, name: str, storage: str | None = None) -> optuna.Study:
+    out = study_dir(results_dir, name)
+    if storage is None:
+        meta = out / "study.json"
+        if not meta.is_file():
+            raise NasError(f"unknown study {name!r}: no {meta}")
+        saved = json.loads(meta.read_text()).get("storage", "")
+        storage = None if saved.endswith("journal.log") else saved
+    try:
+        return optuna.load_study(study_name=name, storage=open_storage(storage, out))
+    except KeyError:
+        raise NasError(f"unknown study {name!r} in its storage") from None
+
+
+def is_rejected(t: FrozenTrial) -> bool:
+    return t.state == TrialState.PRUNED and "rejected" in t.user_attrs
+
+
+def _final(values) -> float | None:
+    return values[-1] if values else None
+
+
+def trials_frame(study: optuna.Study) -> pd.DataFrame:
+    """One row per trial: parameters, size, accuracies, epochs run, state, seconds."""
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        ua = t.user_attrs
+        hist = ua.get("history") or []
+        test = ua.get("test_acc") or []
+        state = t.state.name.lower()
+        if is_rejected(t):
+            state = "rejected"
+        elif t.state == TrialState.PRUNED:
+            state = "pruned"
+        elif "failed" in ua or ua.get("interrupted"):
+            state = "failed"
+        best_i = max(range(len(test)), key=test.__getitem__) if test else None
+        row = {
+            "number": t.number,
+            "state": state,
+            "n_params": ua.get("n_params"),
+            "macs": ua.get("macs"),
+            "rf": ua.get("rf"),
+            "arch": ua.get("arch"),
+            "val_acc": hist[-1]["val_acc"] if hist else None,
+            "test_acc": _final(test),
+            "best_test_acc": test[best_i] if test else None,
+            "best_test_epoch": best_i + 1 if test else None,
+            "epochs_run": len(hist),
+            "seconds": (t.duration.total_seconds() if t.duration else None),
+            "reason": ua.get("rejected") or ua.get("failed"),
+        }
+        row.update({f"param_{k}": v for k, v in t.params.items()})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def completed(study: optuna.Study) -> list[FrozenTrial]:
+    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if t.values and not math.isnan(t.values[0]) and "failed" not in t.user_attrs]
+
+
+def best_trial(study: optuna.Study) -> FrozenTrial:
+    """The study's selection rule: highest final-epoch validation accuracy, then fewer params."""
+    done = completed(study)
+    if not done:
+        raise NasError(f"study {study.study_name!r} has no completed trial")
+    return max(done, key=lambda t: (t.values[0], -t.user_attrs.get("n_params", 0)))
+
+
+def get_trial(study: optuna.Study, which: str | int) -> FrozenTrial:
+    if str(which) == "best":
+        return best_trial(study)
+    try:
+        number = int(which)
+    except ValueError:
+        raise NasError(f"--trial takes a number or 'best', got {which!r}") from None
+    trials = study.get_trials(deepcopy=False)
+    if not 0 <= number < len(trials):
+        raise NasError(f"study {study.study_name!r} has no trial {number} "
+                       f"(0..{len(trials) - 1})")
+    t = trials[number]
+    if t not in completed(study):
+        raise NasError(f"trial {number} did not complete (state {t.state.name}"
+                       + (f": {t.user_attrs['rejected']}" if is_rejected(t) else "") + ")")
+    return t
+
+
+def trial_model(results_dir: Path, study_name: str, which: str | int) -> tuple:
+    """(name, spec, train config) of a study's trial."""
+    from nas.spec import ArchSpec
+    from nas.train import TrainConfig
+
+    study = load_study(results_dir, study_name)
+    t = get_trial(study, which)
+    spec = ArchSpec.from_dict(t.user_attrs["spec"])
+    cfg = TrainConfig.from_dict(t.user_attrs["train_config"])
+    return f"{study_name}-trial{t.number}", spec, cfg
+
+
+def top_table(study: optuna.Study, k: int = 10) -> str:
+    df = trials_frame(study)
+    if df.empty or "val_acc" not in df:
+        return ""
+    df = df[df.state == "complete"].sort_values(["val_acc", "n_params"], ascending=[False, True])
+    if df.empty:
+        return ""
+    cols = ["number", "n_params", "val_acc", "test_acc", "best_test_acc", "best_test_epoch",
+            "epochs_run", "seconds", "arch"]
+    return "top trials (selected on validation accuracy):\n" + df[cols].head(k).to_string(
+        index=False, float_format=lambda v: f"{v:.2f}")

@@ -1,0 +1,242 @@
+"""Training as a function: spec + config + data + seed -> per-epoch history.
+
+Data stays on the device as one tensor; each batch is a slice of a device-side permutation,
+augmented on the device as a whole batch (airbench's way). Host syncs happen once per epoch,
+not per step. This module does not import Optuna: the search prunes through ``callback``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from nas.build import build, count_params
+from nas.data import MNISTData, Split, augment
+from nas.errors import NasError
+from nas.spec import ArchSpec
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 15  # full passes over the training images
+    batch_size: int = 128  # images per step
+    optimizer: str = "sgd"  # sgd | adam
+    lr: float = 0.1  # peak learning rate for onecycle, initial for step/constant
+    momentum: float = 0.9  # sgd only
+    nesterov: bool = True  # sgd only
+    weight_decay: float = 0.0  # L2, coupled (torch's SGD/Adam weight_decay)
+    schedule: str = "onecycle"  # onecycle | step | constant
+    pct_start: float = 0.25  # onecycle: fraction of steps spent warming up
+    step_size: int = 8  # step: epochs between decays
+    gamma: float = 0.1  # step: decay factor
+    label_smoothing: float = 0.0  # 0..0.2
+    rotate_deg: float = 0.0  # random rotation, +- degrees
+    translate: float = 0.0  # random shift, +- fraction of the image size
+    scale: float = 0.0  # random zoom, +- fraction
+    interp: str = "bilinear"  # bilinear | nearest, for the augmentation's resampling
+    eval_batch_size: int = 2000  # images per eval forward pass
+    bf16: bool = False  # bf16 autocast for the forward pass
+    channels_last: bool = False  # NHWC memory format
+
+    def validate(self) -> TrainConfig:
+        checks = [
+            (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
+            (self.batch_size >= 1, f"batch size must be >= 1, got {self.batch_size}"),
+            (self.optimizer in ("sgd", "adam"), f"unknown optimizer {self.optimizer!r} (sgd, adam)"),
+            (self.lr > 0, f"learning rate must be > 0, got {self.lr}"),
+            (self.schedule in ("onecycle", "step", "constant"),
+             f"unknown schedule {self.schedule!r} (onecycle, step, constant)"),
+            (0 <= self.label_smoothing < 1, "label smoothing must be in [0, 1)"),
+            (self.interp in ("bilinear", "nearest"), "interp must be bilinear or nearest"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise NasError(msg)
+        return self
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise NasError(f"unknown training config keys: {', '.join(sorted(unknown))}")
+        return cls(**d)
+
+
+@dataclass
+class TrainResult:
+    history: list[dict]  # one record per epoch; accuracies in %, losses per image
+    model: nn.Module
+    n_params: int
+    stop_reason: str | None = None  # None when all epochs ran
+    extra: dict = field(default_factory=dict)
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig, steps_per_epoch: int):
+    params = model.parameters()
+    if cfg.optimizer == "sgd":
+        opt = torch.optim.SGD(
+            params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0,
+            weight_decay=cfg.weight_decay, foreach=True,
+        )
+    else:
+        opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
+    if cfg.schedule == "onecycle":
+        sched = torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=cfg.lr, epochs=cfg.epochs, steps_per_epoch=steps_per_epoch,
+            pct_start=cfg.pct_start, cycle_momentum=cfg.optimizer == "sgd",
+        )
+        return opt, sched, True  # stepped per batch
+    if cfg.schedule == "step":
+        sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.step_size, gamma=cfg.gamma)
+        return opt, sched, False  # stepped per epoch
+    return opt, None, False
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, split: Split, cfg: TrainConfig) -> tuple[float, float]:
+    """(mean loss per image, accuracy in %) over the whole split."""
+    was_training = model.training
+    model.eval()
+    loss = torch.zeros((), device=split.x.device)
+    correct = torch.zeros((), device=split.x.device, dtype=torch.long)
+    for i in range(0, len(split), cfg.eval_batch_size):
+        x, y = split.x[i : i + cfg.eval_batch_size], split.y[i : i + cfg.eval_batch_size]
+        if cfg.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with _autocast(cfg, x.device):
+            out = model(x)
+        loss += F.cross_entropy(out.float(), y, reduction="sum")
+        correct += (out.argmax(1) == y).sum()
+    model.train(was_training)
+    n = len(split)
+    return loss.item() / n, 100.0 * correct.item() / n
+
+
+def _autocast(cfg: TrainConfig, device: torch.device):
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16)
+
+
+def train(
+    spec: ArchSpec,
+    cfg: TrainConfig,
+    data: MNISTData,
+    seed: int = 0,
+    callback: Callable[[dict], bool | None] | None = None,
+    progress: bool = True,
+    train_limit: int | None = None,
+    eval_limit: int | None = None,
+    desc: str = "",
+) -> TrainResult:
+    """Train ``spec`` from scratch; evaluate on data.val (if any) and data.test every epoch.
+
+    ``callback(record)`` runs after each epoch; a truthy return stops training (the search
+    prunes this way). A non-finite training loss stops it too; both end up in ``stop_reason``.
+    ``train_limit`` / ``eval_limit`` use only the first N images (for quick runs and tests).
+    """
+    cfg.validate()
+    train_split = data.train.head(train_limit)
+    evals = {"val": data.val, "test": data.test}
+    evals = {k: v.head(eval_limit) for k, v in evals.items() if v is not None}
+    device = train_split.x.device
+    torch.manual_seed(seed)
+    model = build(spec).to(device)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    n_params = count_params(model)
+    g = torch.Generator(device=device).manual_seed(seed)
+    n = len(train_split)
+    steps = math.ceil(n / cfg.batch_size)  # the last, partial batch is kept: full passes
+    opt, sched, per_step = make_optimizer(model, cfg, steps)
+    aug = cfg.rotate_deg > 0 or cfg.translate > 0 or cfg.scale > 0
+    history: list[dict] = []
+    stop_reason = None
+    for epoch in range(1, cfg.epochs + 1):
+        model.train()
+        t0 = time.perf_counter()
+        lr = opt.param_groups[0]["lr"]
+        perm = torch.randperm(n, device=device, generator=g)
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        bar = tqdm(
+            range(steps), desc=f"{desc}epoch {epoch}/{cfg.epochs}", leave=False,
+            disable=not progress, unit="step",
+        )
+        for s in bar:
+            idx = perm[s * cfg.batch_size : (s + 1) * cfg.batch_size]
+            x, y = train_split.x[idx], train_split.y[idx]
+            if aug:
+                x = augment(x, g, cfg.rotate_deg, cfg.translate, cfg.scale, cfg.interp)
+            if cfg.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with _autocast(cfg, device):
+                out = model(x)
+            loss = F.cross_entropy(out.float(), y, label_smoothing=cfg.label_smoothing)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if per_step:
+                sched.step()
+            loss_sum += loss.detach() * len(idx)
+            correct += (out.argmax(1) == y).sum()
+        if sched is not None and not per_step:
+            sched.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        train_s = time.perf_counter() - t0
+        record = {
+            "epoch": epoch,
+            "lr": lr,
+            "train_loss": loss_sum.item() / n,
+            "train_acc": 100.0 * correct.item() / n,
+        }
+        for name, split in evals.items():
+            record[f"{name}_loss"], record[f"{name}_acc"] = evaluate(model, split, cfg)
+        record["train_s"] = train_s
+        record["time_s"] = time.perf_counter() - t0
+        history.append(record)
+        if not math.isfinite(record["train_loss"]):
+            stop_reason = f"non-finite training loss at epoch {epoch}"
+            break
+        if callback is not None and callback(record):
+            stop_reason = f"stopped by callback after epoch {epoch}"
+            break
+    return TrainResult(history, model, n_params, stop_reason)
+
+
+def summarize(histories: dict[int, list[dict]], metric: str = "test_acc") -> dict:
+    """Per seed: best accuracy and its epoch, final-epoch accuracy; then mean, std, min of finals.
+
+    std is the sample standard deviation (n-1), 0 for one seed.
+    """
+    per_seed = {}
+    for seed, hist in histories.items():
+        best = max(hist, key=lambda r: r[metric])
+        per_seed[seed] = {
+            "best_acc": best[metric],
+            "best_epoch": best["epoch"],
+            "final_acc": hist[-1][metric],
+            "epochs": len(hist),
+            "s_per_epoch": sum(r["train_s"] for r in hist) / len(hist),
+        }
+    finals = torch.tensor([v["final_acc"] for v in per_seed.values()], dtype=torch.float64)
+    std = finals.std().item() if len(finals) > 1 else 0.0
+    return {
+        "metric": metric,
+        "per_seed": per_seed,
+        "final_mean": finals.mean().item(),
+        "final_std": std,
+        "final_min": finals.min().item(),
+        "best_acc": max(v["best_acc"] for v in per_seed.values()),
+    }

@@ -1,0 +1,1 @@
+"""Built-in search spaces; `nas spaces` lists them. Each samples (ArchSpec, TrainConfig)."""

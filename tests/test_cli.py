@@ -1,0 +1,77 @@
+"""Bad input gives one line on stderr and exit code 2; good input prints what it should."""
+
+import json
+
+import pytest
+
+from nas.cli import main
+
+
+def run(capsys, *argv):
+    rc = main(list(argv))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_summary_batch1(capsys):
+    rc, out, _ = run(capsys, "summary", "--preset", "batch1")
+    assert rc == 0 and "6,379,786" in out
+
+
+def test_presets_and_spaces_list(capsys):
+    rc, out, _ = run(capsys, "presets")
+    assert rc == 0 and "baseline" in out and "ref7918" in out
+    rc, out, _ = run(capsys, "spaces")
+    assert rc == 0 and "mnist_8k" in out
+
+
+def one_line_error(capsys, *argv, match=""):
+    rc, _, err = run(capsys, *argv)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert rc == 2, err
+    assert len(lines) == 1 or lines[-1].startswith("nas"), err
+    assert match in lines[-1], err
+
+
+def test_bad_inputs(capsys, tmp_path):
+    one_line_error(capsys, "summary", "--preset", "nope", match="unknown preset 'nope'")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    one_line_error(capsys, "summary", "--spec", str(bad), match="not valid JSON")
+    impossible = tmp_path / "imp.json"
+    impossible.write_text(json.dumps({"layers": [
+        {"type": "conv", "out": 8, "k": 3}, {"type": "maxpool", "k": 2},
+        {"type": "conv", "out": 10, "k": 15}]}))
+    one_line_error(capsys, "train", "--spec", str(impossible), match="layer 2 (conv2)")
+    one_line_error(capsys, "train", "--preset", "baseline", "--epochs", "0", match="--epochs")
+    one_line_error(capsys, "train", "--preset", "baseline", "--data-dir",
+                   str(tmp_path / "missing"), match="no MNIST in")
+    one_line_error(capsys, "summary", "--spec", str(tmp_path / "none.json"), match="cannot read")
+
+
+def test_train_writes_files(capsys, tmp_path, data_dir, monkeypatch):
+    # A two-epoch run of a small preset: history CSV, spec, weights, curves, summary.
+    from nas import runs
+
+    orig = runs.train
+
+    def small(*a, **kw):
+        return orig(*a, **{**kw, "train_limit": 1000, "eval_limit": 500})
+
+    monkeypatch.setattr(runs, "train", small)
+    rc, out, _ = run(capsys, "train", "--preset", "ref7070", "--epochs", "2", "--seeds", "0,1",
+                     "--results-dir", str(tmp_path), "--no-progress")
+    assert rc == 0, out
+    d = tmp_path / "train" / "ref7070"
+    for f in ("history_seed0.csv", "history_seed1.csv", "weights_seed0.pt", "spec.json",
+              "train_config.json", "curves.html", "plotly.min.js", "summary.json", "log.txt"):
+        assert (d / f).is_file(), f
+    s = json.loads((d / "summary.json").read_text())
+    assert s["n_params"] == 7070 and set(s["per_seed"]) == {"0", "1"}
+    assert "final-epoch test accuracy over 2 seeds" in out
+
+
+@pytest.mark.parametrize("argv", [["--version-nope"], ["train"], ["frobnicate"]])
+def test_usage_errors_exit_2(capsys, argv):
+    rc, _, _ = run(capsys, *argv)
+    assert rc == 2

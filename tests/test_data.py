@@ -1,0 +1,65 @@
+import gzip
+import shutil
+
+import pytest
+import torch
+
+from nas.data import FILES, augment, load_mnist, prepare_raw
+from nas.errors import NasError
+
+
+def test_stats_and_splits(mnist):
+    assert len(mnist.train) == 58000 and len(mnist.val) == 2000 and len(mnist.test) == 10000
+    full = load_mnist(None, "cpu", 0)
+    px = full.train.x * 0.3081 + 0.1307
+    assert abs(px.mean().item() - 0.1307) < 1e-3 and abs(px.std().item() - 0.3081) < 1e-3
+    assert full.train.y[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
+    assert full.test.y[:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
+
+
+def test_validation_split_is_fixed_and_disjoint(mnist, data_dir):
+    again = load_mnist.__wrapped__(data_dir, "cpu", 2000)
+    assert torch.equal(again.val.y, mnist.val.y)
+    # no validation image appears in the training part, and together they are all 60,000
+    def keys(split):
+        return [hash(bytes(r)) for r in (split.x * 1000).to(torch.int32).flatten(1).numpy()]
+
+    train_keys = set(keys(mnist.train))
+    assert sum(k in train_keys for k in keys(mnist.val)) == 0
+    full = load_mnist(None, "cpu", 0)
+    both = torch.cat([mnist.train.y, mnist.val.y]).bincount()
+    assert torch.equal(both, full.train.y.bincount())
+
+
+def test_missing_folder_is_one_clear_error(tmp_path):
+    with pytest.raises(NasError, match="no MNIST in .*train-images-idx3-ubyte.gz"):
+        prepare_raw(tmp_path / "nowhere")
+
+
+def test_truncated_file_is_detected(tmp_path, data_dir, monkeypatch):
+    src = tmp_path / "src" / "MNIST" / "raw"
+    src.mkdir(parents=True)
+    for name in FILES:
+        shutil.copy(f"{data_dir}/MNIST/raw/{name}.gz", src)
+    blob = (src / "t10k-labels-idx1-ubyte.gz").read_bytes()
+    (src / "t10k-labels-idx1-ubyte.gz").write_bytes(blob[: len(blob) // 2])
+    monkeypatch.setenv("NAS_CACHE_DIR", str(tmp_path / "cache"))
+    with pytest.raises(NasError, match="corrupt MNIST file .*t10k-labels"):
+        prepare_raw(tmp_path / "src")
+    # a complete gzip of the wrong size is caught too
+    with gzip.open(src / "t10k-labels-idx1-ubyte.gz", "wb") as f:
+        f.write(b"\0" * 100)
+    with pytest.raises(NasError, match="100 bytes once decompressed, expected 10008"):
+        prepare_raw(tmp_path / "src")
+    assert not list(src.glob("*-ubyte"))  # nothing is ever written into the source
+
+
+def test_augment_identity_fill_and_determinism(mnist):
+    x = mnist.test.x[:16]
+    g = torch.Generator().manual_seed(0)
+    assert torch.allclose(augment(x, g, 0.0), x, atol=1e-5)
+    rot = augment(x, torch.Generator().manual_seed(1), 45.0)
+    assert torch.equal(rot, augment(x, torch.Generator().manual_seed(1), 45.0))
+    assert not torch.allclose(rot, x)
+    black = (0 - 0.1307) / 0.3081
+    assert torch.allclose(rot[:, :, 0, 0], torch.full_like(rot[:, :, 0, 0], black), atol=1e-4)

@@ -1,0 +1,191 @@
+"""The search on tiny subsets: budget gate, errors, resume after SIGINT / kill -9, workers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from nas.cli import main
+
+TINY = ["--train-limit", "600", "--eval-limit", "300", "--val-size", "1000", "--epochs", "2",
+        "--no-progress"]
+
+
+def nas(capsys, *argv):
+    rc = main(list(argv))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def study(results: Path, name: str):
+    from nas.studyio import load_study
+
+    return load_study(results, name)
+
+
+def test_search_budget_gate_and_files(capsys, tmp_path):
+    rc, out, err = nas(capsys, "search", "--study", "s", "--trials", "3", "--max-params",
+                       "5000", "--results-dir", str(tmp_path), "--enqueue", "baseline", *TINY)
+    assert rc == 0, err
+    st = study(tmp_path, "s")
+    rejected = [t for t in st.trials if "rejected" in t.user_attrs]
+    assert rejected, "the enqueued 7,416-param baseline must be rejected at 5,000"
+    base = st.trials[0]
+    assert base.user_attrs["n_params"] == 7416 and base.state.name == "PRUNED"
+    assert base.constraints["params"] == 7416 - 4999
+    assert "history" not in base.user_attrs  # never trained
+    done = [t for t in st.trials if t.state.name == "COMPLETE"]
+    assert all(t.user_attrs["n_params"] < 5000 for t in done)
+    assert all(t.constraints["params"] <= 0 for t in done)
+    d = tmp_path / "s"
+    for f in ("study.json", "journal.log", "trials.csv"):
+        assert (d / f).is_file()
+    import pandas as pd
+
+    df = pd.read_csv(d / "trials.csv")
+    assert {"number", "state", "n_params", "macs", "val_acc", "test_acc", "epochs_run",
+            "seconds", "param_optimizer"} <= set(df.columns)
+    assert (df.state == "rejected").sum() == len(rejected)
+    for t in done:
+        assert (d / "trials" / f"{t.number:04d}.pt").is_file()
+        assert len(t.user_attrs["test_acc"]) == 2
+    assert "rejected by budget" in out and "top trials" in out
+
+
+def test_multi_objective(capsys, tmp_path):
+    rc, out, err = nas(capsys, "search", "--study", "mo", "--trials", "2", "--objectives",
+                       "accuracy,params", "--results-dir", str(tmp_path), *TINY)
+    assert rc == 0, err
+    st = study(tmp_path, "mo")
+    assert len(st.directions) == 2
+    assert all(len(t.values) == 2 for t in st.trials if t.state.name == "COMPLETE")
+
+
+def error_line(capsys, *argv, match):
+    rc, _, err = nas(capsys, *argv)
+    lines = [x for x in err.splitlines() if x.strip()]
+    assert rc == 2, err
+    assert match in lines[-1], err
+    return lines[-1]
+
+
+def test_search_bad_inputs(capsys, tmp_path):
+    r = ["--results-dir", str(tmp_path)]
+    error_line(capsys, "search", "--space", "nope", *r, *TINY, match="unknown search space")
+    raising = tmp_path / "boom.py"
+    raising.write_text("raise RuntimeError('kaboom')\n")
+    error_line(capsys, "search", "--space", str(raising), *r, *TINY, match="kaboom")
+    sampling = tmp_path / "boom2.py"
+    sampling.write_text("def sample(trial):\n    raise ValueError('bad sample')\n")
+    error_line(capsys, "search", "--space", str(sampling), *r, *TINY, match="bad sample")
+    line = error_line(capsys, "search", "--study", "tiny", "--max-params", "100",
+                      "--max-rejections", "20", *r, *TINY, match="below every net")
+    assert "20 candidates in a row" in line
+    error_line(capsys, "search", "--trials", "0", *r, *TINY, match="--trials must be >= 1")
+    error_line(capsys, "search", "--storage", "nosuchdb://x", *r, *TINY, match="bad storage URL")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    if os.access(ro, os.W_OK):  # root ignores permissions: use a path under a file instead
+        ro = tmp_path / "boom.py" / "sub"
+    error_line(capsys, "search", "--results-dir", str(ro), *TINY, match="not writable")
+
+
+def test_sqlite_storage(capsys, tmp_path):
+    url = f"sqlite:///{tmp_path}/s.db"
+    rc, _, err = nas(capsys, "search", "--study", "q", "--trials", "1", "--storage", url,
+                     "--results-dir", str(tmp_path), *TINY)
+    assert rc == 0, err
+    assert (tmp_path / "s.db").is_file()
+    assert len(study(tmp_path, "q").trials) >= 1
+
+
+def start(tmp_path, name, trials, *extra):
+    cmd = [sys.executable, "-m", "nas.cli", "search", "--study", name, "--trials", str(trials),
+           "--results-dir", str(tmp_path), *TINY, *extra]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def wait_for(pred, timeout=120):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        if pred():
+            return
+        time.sleep(0.3)
+    raise AssertionError("timed out")
+
+
+def n_state(tmp_path, name, state):
+    try:
+        return sum(t.state.name == state for t in study(tmp_path, name).trials)
+    except Exception:
+        return 0
+
+
+@pytest.mark.slow
+def test_resume_after_sigint(tmp_path):
+    p = start(tmp_path, "int", 50, "--epochs", "3")
+    wait_for(lambda: n_state(tmp_path, "int", "COMPLETE") >= 1
+             and n_state(tmp_path, "int", "RUNNING") == 1)
+    p.send_signal(signal.SIGINT)
+    out, _ = p.communicate(timeout=60)
+    assert p.returncode == 130, out
+    assert "Resume with: nas search --study int" in out
+    st = study(tmp_path, "int")
+    done = {t.number for t in st.trials if t.state.name == "COMPLETE"}
+    interrupted = [t for t in st.trials if t.user_attrs.get("interrupted")]
+    assert len(interrupted) == 1 and interrupted[0].state.name == "FAIL"
+    assert not [t for t in st.trials if t.state.name == "RUNNING"]
+    trained = len(done) + n_state(tmp_path, "int", "FAIL") + sum(
+        t.state.name == "PRUNED" and "rejected" not in t.user_attrs for t in st.trials)
+    q = start(tmp_path, "int", trained + 1)
+    out, _ = q.communicate(timeout=120)
+    assert q.returncode == 0, out
+    st = study(tmp_path, "int")
+    assert done <= {t.number for t in st.trials if t.state.name == "COMPLETE"}
+    assert "resuming" in out
+
+
+@pytest.mark.slow
+def test_resume_after_kill9(tmp_path):
+    p = start(tmp_path, "k9", 50, "--epochs", "3")
+    wait_for(lambda: n_state(tmp_path, "k9", "COMPLETE") >= 1
+             and n_state(tmp_path, "k9", "RUNNING") == 1)
+    p.kill()
+    p.wait()
+    before = study(tmp_path, "k9")
+    done = {t.number for t in before.trials if t.state.name == "COMPLETE"}
+    running = [t.number for t in before.trials if t.state.name == "RUNNING"]
+    assert len(running) == 1
+    q = start(tmp_path, "k9", len(before.trials) + 1)
+    out, _ = q.communicate(timeout=120)
+    assert q.returncode == 0, out
+    assert f"marked stale running trials {running}" in out
+    after = study(tmp_path, "k9")
+    assert after.trials[running[0]].state.name == "FAIL"
+    assert done <= {t.number for t in after.trials if t.state.name == "COMPLETE"}
+
+
+@pytest.mark.slow
+def test_two_workers_share_one_journal(tmp_path):
+    # enough work (10 candidates on 2,000 images) for the spawned worker to start and join
+    p = start(tmp_path, "w2", 10, "--workers", "2", "--train-limit", "2000")
+    out, _ = p.communicate(timeout=240)
+    assert p.returncode == 0, out
+    st = study(tmp_path, "w2")
+    numbers = [t.number for t in st.trials]
+    assert len(numbers) == len(set(numbers))
+    pids = {t.user_attrs.get("pid") for t in st.trials}
+    assert len(pids) == 2, "both processes ran trials"
+    done = [t for t in st.trials if t.state.name == "COMPLETE"]
+    assert len(done) >= 6
+    for t in done:  # none lost: every completed trial has its weights and history
+        assert (tmp_path / "w2" / "trials" / f"{t.number:04d}.pt").is_file()
+        assert len(t.user_attrs["history"]) == 2

@@ -1,0 +1,104 @@
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nas.build import build, count_params
+from nas.spec import (
+    BN,
+    GAP,
+    ArchSpec,
+    Conv,
+    Dropout,
+    Flatten,
+    Linear,
+    MaxPool,
+    ReLU,
+    SpecError,
+    analyze,
+    conv_block,
+    describe,
+)
+
+
+def test_json_round_trip():
+    spec = ArchSpec(layers=(*conv_block(8, dropout=0.1), MaxPool(2), Conv(8, 1, bias=True),
+                            GAP(), Flatten(), Linear(10)))
+    again = ArchSpec.from_json(spec.to_json())
+    assert again == spec
+    assert describe(spec) == "C8d M T8 G L10"
+
+
+def test_analysis_per_layer():
+    spec = ArchSpec(layers=(Conv(8, 3), BN(), ReLU(), MaxPool(2), Conv(10, 3, pad=1), GAP()))
+    info = analyze(spec)
+    assert [li.out_shape for li in info.layers] == [
+        (8, 26, 26), (8, 26, 26), (8, 26, 26), (8, 13, 13), (10, 13, 13), (10, 1, 1)]
+    assert [li.rf for li in info.layers] == [3, 3, 3, 4, 8, 32]
+    assert info.n_params == 72 + 16 + 720
+    assert info.macs == 72 * 26 * 26 + 720 * 13 * 13
+    assert info.needs_flatten
+
+
+@pytest.mark.parametrize("layers, match", [
+    ((Conv(10, 3), MaxPool(2), Conv(10, 14), GAP()), "layer 2 .*14x14 larger than its 13x13"),
+    ((Conv(0, 3),), "layer 0 .*non-positive channels"),
+    ((Conv(8, 3), MaxPool(30), GAP(), Conv(10, 1)), "layer 1 .*below 1x1"),
+    ((Conv(8, 3), Linear(10)), "flat input"),
+    ((Conv(8, 3), GAP()), "must give 10 logits"),
+    ((Conv(10, 3), Dropout(1.5), GAP()), "dropout"),
+])
+def test_impossible_specs_name_the_layer(layers, match):
+    with pytest.raises(SpecError, match=match):
+        analyze(ArchSpec(layers=layers))
+
+
+@pytest.mark.parametrize("text, match", [
+    ("{", "not valid JSON"),
+    ('{"layers": [{"type": "conv3d"}]}', "unknown type 'conv3d'"),
+    ('{"layers": [{"type": "conv", "channels": 3}]}', "layer 0"),
+    ('[1, 2]', "'layers' list"),
+])
+def test_malformed_json(text, match):
+    with pytest.raises(SpecError, match=match):
+        ArchSpec.from_json(text)
+
+
+@st.composite
+def valid_specs(draw):
+    """Random conv nets: blocks with optional BN/ReLU/dropout/pool, then a GAP or FC head."""
+    size, layers = 28, []
+    for _ in range(draw(st.integers(1, 5))):
+        k = draw(st.sampled_from([1, 3]))
+        pad = draw(st.integers(0, k // 2))
+        if size + 2 * pad - k + 1 < 1:
+            break
+        layers.append(Conv(draw(st.integers(1, 12)), k, pad, draw(st.booleans())))
+        size = size + 2 * pad - k + 1
+        if draw(st.booleans()):
+            layers.append(BN())
+        if draw(st.booleans()):
+            layers.append(ReLU())
+        if draw(st.booleans()):
+            layers.append(Dropout(draw(st.sampled_from([0.0, 0.1]))))
+        if size >= 4 and draw(st.booleans()):
+            layers.append(MaxPool(2))
+            size //= 2
+    if not layers:
+        layers.append(Conv(4, 3))
+    if draw(st.booleans()):
+        layers += [GAP(), Conv(10, 1, bias=draw(st.booleans()))]
+    else:
+        layers += [Flatten(), *([BN()] if draw(st.booleans()) else []), Linear(10)]
+    return ArchSpec(layers=tuple(layers))
+
+
+@settings(max_examples=60, deadline=None)
+@given(valid_specs())
+def test_analytic_count_matches_pytorch_and_forward_works(spec):
+    info = analyze(spec)
+    model = build(spec).eval()
+    assert info.n_params == count_params(model) == sum(p.numel() for p in model.parameters())
+    out = model(torch.randn(3, 1, 28, 28))
+    assert out.shape == (3, 10)
+    assert not torch.isnan(out).any()

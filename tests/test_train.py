@@ -1,0 +1,66 @@
+import dataclasses
+
+import pytest
+import torch
+
+from nas.errors import NasError
+from nas.presets import get_preset
+from nas.train import TrainConfig, summarize, train
+
+SMALL = dict(train_limit=1500, eval_limit=500, progress=False)
+
+
+def test_history_and_same_seed_same_result(mnist):
+    p = get_preset("baseline")
+    cfg = dataclasses.replace(p.train, epochs=2, rotate_deg=7.0)
+    a = train(p.spec, cfg, mnist, seed=3, **SMALL)
+    b = train(p.spec, cfg, mnist, seed=3, **SMALL)
+    assert len(a.history) == 2 and a.stop_reason is None
+    assert set(a.history[0]) >= {"epoch", "train_loss", "train_acc", "val_loss", "val_acc",
+                                 "test_loss", "test_acc", "lr", "time_s"}
+    assert [r["test_acc"] for r in a.history] == [r["test_acc"] for r in b.history]
+    assert all(torch.equal(x, y) for x, y in zip(a.model.state_dict().values(),
+                                                  b.model.state_dict().values()))
+    c = train(p.spec, cfg, mnist, seed=4, **SMALL)
+    assert c.history[-1]["train_loss"] != a.history[-1]["train_loss"]
+
+
+def test_learns_something(mnist):
+    p = get_preset("baseline")
+    res = train(p.spec, dataclasses.replace(p.train, epochs=2), mnist, seed=0,
+                train_limit=6000, eval_limit=1000, progress=False)
+    assert res.history[-1]["test_acc"] > 80
+
+
+def test_callback_stops(mnist):
+    p = get_preset("ref7918")
+    res = train(p.spec, dataclasses.replace(p.train, epochs=5), mnist,
+                callback=lambda r: r["epoch"] == 2, **SMALL)
+    assert len(res.history) == 2 and "callback" in res.stop_reason
+
+
+def test_non_finite_loss_stops_without_crash(mnist):
+    p = get_preset("batch1")
+    spec = get_preset("ref7070").spec  # no head BN after the last conv: blows up at huge LR
+    cfg = TrainConfig(epochs=3, lr=1e12, schedule="constant", optimizer="sgd")
+    res = train(spec, cfg, mnist, **SMALL)
+    assert res.stop_reason and "non-finite" in res.stop_reason
+    assert len(res.history) < 3
+    del p
+
+
+def test_summarize():
+    h = {0: [{"epoch": 1, "test_acc": 99.0, "train_s": 1.0},
+             {"epoch": 2, "test_acc": 98.0, "train_s": 1.0}],
+         1: [{"epoch": 1, "test_acc": 97.0, "train_s": 1.0},
+             {"epoch": 2, "test_acc": 99.0, "train_s": 1.0}]}
+    s = summarize(h)
+    assert s["per_seed"][0]["best_epoch"] == 1 and s["per_seed"][0]["final_acc"] == 98.0
+    assert s["final_mean"] == pytest.approx(98.5) and s["final_min"] == 98.0
+    assert s["final_std"] == pytest.approx(0.7071, abs=1e-3)
+
+
+@pytest.mark.parametrize("kw", [dict(epochs=0), dict(optimizer="lbfgs"), dict(schedule="cos")])
+def test_bad_config(kw):
+    with pytest.raises(NasError):
+        TrainConfig(**kw).validate()
