@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 
 # The main job: a 15-epoch search under 8,000 parameters, the baseline design tried first.
 search: $(VENV)/.installed
-	$(VENV)/bin/nas search --trials 12 --timeout 2700 --enqueue baseline
+	$(VENV)/bin/nas search --trials 12 --timeout 2400 --enqueue baseline
 
 quick: $(VENV)/.installed
 	$(VENV)/bin/nas search --quick

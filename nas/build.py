@@ -46,7 +46,7 @@ def build(spec: ArchSpec) -> nn.Sequential:
     info = analyze(spec)
     shape: tuple = (spec.in_channels, spec.input_size, spec.input_size)
     mods: OrderedDict[str, nn.Module] = OrderedDict()
-    for layer, name, li in zip(spec.layers, layer_names(spec), info.layers):
+    for layer, name, li in zip(spec.layers, layer_names(spec), info.layers, strict=True):
         mods[name] = _module(layer, shape)
         shape = li.out_shape
     if info.needs_flatten:

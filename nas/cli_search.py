@@ -114,4 +114,57 @@ class Spaces:
         return 0
 
 
-EXTRA_COMMANDS: dict[str, type] = {"search": Search, "spaces": Spaces}
+class Report:
+    help = "write results/<study>/report.html: Pareto plot, history, importances, curves"
+
+    def add_arguments(self, p):
+        p.add_argument("study", help="a study under results/")
+        p.add_argument("--results-dir", default="results")
+
+    def take_action(self, args) -> int:
+        import json
+        from pathlib import Path
+
+        from nas.study_report import write_report
+        from nas.studyio import load_study, study_dir
+
+        study = load_study(args.results_dir, args.study)
+        meta = json.loads((study_dir(args.results_dir, args.study) / "study.json").read_text())
+        path = write_report(study, args.results_dir, meta.get("max_params", 8000))
+        print(f"report: {path}\ntrials: {Path(path).with_name('trials.csv')} "
+              f"and trials.parquet")
+        return 0
+
+
+class Export:
+    help = "export a trial as standalone PyTorch code (model.py) with its weights"
+    __doc__ = """Export a study's trial as a standalone model.py (torch only), weights.pt
+(a state_dict), spec.json and train_config.json. 'best' follows the study's selection rule:
+the highest final-epoch validation accuracy (ties: fewer parameters); the test set never
+selects. The export is checked in a fresh process: same parameter count and the same test
+accuracy as recorded for the trial, to the image."""
+
+    def add_arguments(self, p):
+        p.add_argument("study", help="a study under results/")
+        p.add_argument("--trial", default="best", help="trial number or 'best' (default)")
+        p.add_argument("--out", required=True, help="folder to create")
+        p.add_argument("--force", action="store_true", help="overwrite an existing folder")
+        p.add_argument("--results-dir", default="results")
+        p.add_argument("--data-dir", default=None, help="MNIST folder for the check")
+
+    def take_action(self, args) -> int:
+        from pathlib import Path
+
+        from nas.export import export_trial
+
+        r = export_trial(Path(args.results_dir), args.study, args.trial, Path(args.out),
+                         args.force, args.data_dir)
+        print(f"exported trial {r['trial']} ({r['n_params']:,} params, val {r['val_acc']:.2f}%) "
+              f"to {args.out}/\nchecked in a fresh process: {r['exported_n_params']:,} params, "
+              f"{r['exported_correct']}/{r['n_test']} test images correct "
+              f"(recorded {r['recorded_correct']}/{r['n_test']}): identical")
+        return 0
+
+
+EXTRA_COMMANDS: dict[str, type] = {"search": Search, "spaces": Spaces, "report": Report,
+                                   "export": Export}

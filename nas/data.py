@@ -55,7 +55,7 @@ def _find(source: Path, name: str) -> Path | None:
 
 
 def prepare_raw(data_dir: str | os.PathLike | None) -> Path:
-    """Make ``<cache>/MNIST/raw/`` hold the four decompressed, size-checked files; return <cache>."""
+    """Make <cache>/MNIST/raw/ hold the four decompressed, size-checked files; return <cache>."""
     root = cache_dir()
     raw = root / "MNIST" / "raw"
     source = data_dir if data_dir is not None else os.environ.get("NAS_DATA_DIR")

@@ -180,7 +180,7 @@ def analyze(spec: ArchSpec) -> Analysis:
     shape: tuple = (spec.in_channels, spec.input_size, spec.input_size)
     rf, jump = 1, 1
     infos = []
-    for i, (layer, name) in enumerate(zip(spec.layers, layer_names(spec))):
+    for i, (layer, name) in enumerate(zip(spec.layers, layer_names(spec), strict=True)):
         spatial = len(shape) == 3
         params = macs = 0
 

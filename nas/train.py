@@ -50,7 +50,7 @@ class TrainConfig:
         checks = [
             (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
             (self.batch_size >= 1, f"batch size must be >= 1, got {self.batch_size}"),
-            (self.optimizer in ("sgd", "adam"), f"unknown optimizer {self.optimizer!r} (sgd, adam)"),
+            (self.optimizer in ("sgd", "adam"), f"unknown optimizer {self.optimizer!r} (sgd|adam)"),
             (self.lr > 0, f"learning rate must be > 0, got {self.lr}"),
             (self.schedule in ("onecycle", "step", "constant"),
              f"unknown schedule {self.schedule!r} (onecycle, step, constant)"),

@@ -20,7 +20,7 @@ def test_history_and_same_seed_same_result(mnist):
                                  "test_loss", "test_acc", "lr", "time_s"}
     assert [r["test_acc"] for r in a.history] == [r["test_acc"] for r in b.history]
     assert all(torch.equal(x, y) for x, y in zip(a.model.state_dict().values(),
-                                                  b.model.state_dict().values()))
+                                                  b.model.state_dict().values(), strict=True))
     c = train(p.spec, cfg, mnist, seed=4, **SMALL)
     assert c.history[-1]["train_loss"] != a.history[-1]["train_loss"]
 

@@ -1,0 +1,207 @@
+"""`nas export`: a study's trial as a standalone ``model.py`` (torch only) with its weights.
+
+The module is generated from the spec with a template (not torch.fx): named layers in
+``__init__``, one line per layer in ``forward``, and the same state_dict keys as the builder's.
+The export is checked in a fresh process: same parameter count, same test accuracy, to the image.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from nas.errors import NasError
+from nas.report import summary_frame
+from nas.runs import write_json
+from nas.spec import (
+    BN,
+    GAP,
+    ArchSpec,
+    Conv,
+    Dropout,
+    Flatten,
+    Linear,
+    MaxPool,
+    ReLU,
+    analyze,
+    describe,
+    layer_names,
+)
+
+TEMPLATE = '''"""{title}
+
+A standalone MNIST classifier exported by nas: {n_params:,} parameters (every parameter, as
+PyTorch counts them), {macs:,} MACs, receptive field {rf}x{rf}.
+Architecture: {arch}
+
+{table}
+
+Needs torch only. Evaluate the weights on the MNIST test set:
+
+    python model.py --data-dir DIR   # DIR holds t10k-*-ubyte[.gz], directly or in MNIST/raw/
+"""
+
+import argparse
+import gzip
+import json
+import sys
+from pathlib import Path
+
+import torch
+from torch import nn
+
+N_PARAMS = {n_params}
+MEAN, STD = 0.1307, 0.3081  # MNIST train-set pixel statistics; inputs are normalized with them
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+{init}
+
+    def forward(self, x):
+{forward}
+        return x{final}
+
+
+def read_idx(folder: Path, name: str) -> torch.Tensor:
+    for path in (folder / name, folder / (name + ".gz"), folder / "MNIST" / "raw" / name,
+                 folder / "MNIST" / "raw" / (name + ".gz")):
+        if path.is_file():
+            data = (gzip.open if path.suffix == ".gz" else open)(path, "rb").read()
+            ndim = data[3]
+            shape = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+            return torch.frombuffer(bytearray(data[4 + 4 * ndim:]), dtype=torch.uint8).view(shape)
+    sys.exit(f"error: {{name}}[.gz] not found in {{folder}} or {{folder}}/MNIST/raw")
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 2000) -> int:
+    model.eval()
+    return sum(int((model(x[i:i + batch]).argmax(1) == y[i:i + batch]).sum())
+               for i in range(0, len(y), batch))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description="Evaluate this model on the MNIST test set.")
+    p.add_argument("--data-dir", required=True)
+    p.add_argument("--weights", default=str(Path(__file__).with_name("weights.pt")))
+    p.add_argument("--limit", type=int, default=None, help="first N test images only")
+    p.add_argument("--json", action="store_true", help="print one JSON line")
+    args = p.parse_args()
+    folder = Path(args.data_dir)
+    x = read_idx(folder, "t10k-images-idx3-ubyte")[: args.limit]
+    y = read_idx(folder, "t10k-labels-idx1-ubyte")[: args.limit].long()
+    x = ((x.float() / 255.0 - MEAN) / STD).unsqueeze(1)
+    model = Net()
+    model.load_state_dict(torch.load(args.weights, map_location="cpu", weights_only=True))
+    n_params = sum(p.numel() for p in model.parameters())
+    correct = evaluate(model, x, y)
+    if args.json:
+        print(json.dumps({{"n_params": n_params, "correct": correct, "total": len(y)}}))
+    else:
+        print(f"{{n_params:,}} parameters; test accuracy {{100 * correct / len(y):.2f}}% "
+              f"({{correct}}/{{len(y)}})")
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def _init_line(layer, in_shape: tuple) -> str:
+    if isinstance(layer, Conv):
+        return (f"nn.Conv2d({in_shape[0]}, {layer.out}, kernel_size={layer.k}, "
+                f"padding={layer.pad}, bias={layer.bias})")
+    if isinstance(layer, BN):
+        return f"nn.BatchNorm{2 if len(in_shape) == 3 else 1}d({in_shape[0]})"
+    if isinstance(layer, ReLU):
+        return "nn.ReLU(inplace=True)"
+    if isinstance(layer, Dropout):
+        return f"nn.Dropout({layer.p})"
+    if isinstance(layer, MaxPool):
+        return f"nn.MaxPool2d({layer.k})"
+    if isinstance(layer, GAP):
+        return "nn.AdaptiveAvgPool2d(1)"
+    if isinstance(layer, Flatten):
+        return "nn.Flatten()"
+    if isinstance(layer, Linear):
+        return f"nn.Linear({in_shape[0]}, {layer.out}, bias={layer.bias})"
+    raise TypeError(f"unsupported layer {layer!r}")
+
+
+def render_model(spec: ArchSpec, title: str) -> str:
+    """The source of a standalone model.py for ``spec``."""
+    info = analyze(spec)
+    shape: tuple = (spec.in_channels, spec.input_size, spec.input_size)
+    init, forward = [], []
+    for layer, name, li in zip(spec.layers, layer_names(spec), info.layers, strict=True):
+        init.append(f"        self.{name} = {_init_line(layer, shape)}  "
+                    f"# -> {'x'.join(map(str, li.out_shape))}")
+        forward.append(f"        x = self.{name}(x)")
+        shape = li.out_shape
+    table = summary_frame(spec).to_string(index=False)
+    return TEMPLATE.format(
+        title=title, n_params=info.n_params, macs=info.macs, rf=info.rf, arch=describe(spec),
+        table=table, init="\n".join(init), forward="\n".join(forward),
+        final=".flatten(1)" if info.needs_flatten else "",
+    )
+
+
+def check_export(out: Path, data_root: Path, limit: int | None) -> dict:
+    """Run the exported model.py in a fresh process; return its JSON result."""
+    cmd = [sys.executable, str(out / "model.py"), "--data-dir", str(data_root), "--json"]
+    if limit:
+        cmd += ["--limit", str(limit)]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if res.returncode != 0:
+        raise NasError(f"exported model failed to run: {res.stderr.strip().splitlines()[-1:]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def export_trial(results_dir: Path, study_name: str, which: str, out: Path, force: bool,
+                 data_dir: str | None) -> dict:
+    from nas.data import prepare_raw
+    from nas.spec import ArchSpec
+    from nas.studyio import get_trial, load_study, study_dir, weights_path
+
+    study = load_study(results_dir, study_name)
+    t = get_trial(study, which)
+    if out.exists() and any(out.iterdir()) and not force:
+        raise NasError(f"export folder {out} exists and is not empty (use --force to overwrite)")
+    weights = weights_path(study_dir(results_dir, study_name), t.number)
+    if not weights.is_file():
+        raise NasError(f"trial {t.number} has no weights at {weights}")
+    spec = ArchSpec.from_dict(t.user_attrs["spec"])
+    if out.exists() and force:
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    title = f"{study_name} trial {t.number}: {describe(spec)}"
+    (out / "model.py").write_text(render_model(spec, title))
+    torch.save(torch.load(weights, map_location="cpu", weights_only=True), out / "weights.pt")
+    write_json(out / "spec.json", spec.to_dict())
+    write_json(out / "train_config.json", t.user_attrs["train_config"])
+    meta = json.loads((study_dir(results_dir, study_name) / "study.json").read_text())
+    limit = meta.get("eval_limit")
+    test_acc = t.user_attrs["test_acc"][-1]
+    n_test = limit or 10000
+    recorded = round(test_acc * n_test / 100)
+    got = check_export(out, prepare_raw(data_dir) / "MNIST" / "raw", limit)
+    result = {
+        "study": study_name, "trial": t.number, "selection": "best final-epoch validation "
+        "accuracy" if which == "best" else "by number", "val_acc": t.values[0],
+        "recorded_test_acc": test_acc, "recorded_correct": recorded, "n_test": n_test,
+        "exported_correct": got["correct"], "n_params": t.user_attrs["n_params"],
+        "exported_n_params": got["n_params"],
+    }
+    write_json(out / "export.json", result)
+    if got["n_params"] != result["n_params"] or got["correct"] != recorded:
+        raise NasError(f"export check failed: recorded {result['n_params']} params, "
+                       f"{recorded}/{n_test} correct; exported {got['n_params']} params, "
+                       f"{got['correct']}/{n_test}")
+    return result

@@ -1,0 +1,132 @@
+"""Report, export and verify over a tiny real study."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from nas.cli import main
+
+TINY = ["--train-limit", "1500", "--eval-limit", "400", "--val-size", "1000", "--epochs", "2",
+        "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    root = tmp_path_factory.mktemp("results")
+    rc = main(["search", "--study", "s", "--trials", "4", "--results-dir", str(root),
+               "--max-params", "6000", "--enqueue", "baseline", *TINY])
+    assert rc == 0
+    return root
+
+
+def nas(capsys, *argv):
+    rc = main(list(argv))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_pareto_data(results):
+    from nas.study_report import pareto_data
+    from nas.studyio import load_study
+
+    study = load_study(results, "s")
+    df = pareto_data(study)
+    assert (df.kind == "rejected").sum() >= 1  # the 7,416-param baseline at a 6,000 budget
+    done = df[df.kind == "complete"]
+    front = done[~done.dominated]
+    assert len(front) >= 1
+    for _, r in done[done.dominated].iterrows():  # every dominated point has a dominator
+        assert ((done.n_params <= r.n_params) & (done.val_acc >= r.val_acc)
+                & ((done.n_params < r.n_params) | (done.val_acc > r.val_acc))).any()
+    for _, r in front.iterrows():
+        assert not ((done.n_params <= r.n_params) & (done.val_acc >= r.val_acc)
+                    & ((done.n_params < r.n_params) | (done.val_acc > r.val_acc))).any()
+
+
+def test_report_files_and_screenshot(capsys, results, tmp_path):
+    rc, out, err = nas(capsys, "report", "s", "--results-dir", str(results))
+    assert rc == 0, err
+    d = results / "s"
+    page = (d / "report.html").read_text()
+    assert '<script src="plotly.min.js">' in page and "cdn.plot.ly" not in page
+    assert "Pareto" in page and "Top trials" in page and "rejected by budget" in page
+    assert (d / "plotly.min.js").stat().st_size > 1_000_000
+    import pandas as pd
+
+    assert len(pd.read_parquet(d / "trials.parquet")) == len(pd.read_csv(d / "trials.csv"))
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("chromium not installed (.ci/run installs it)")
+    shot = tmp_path / "shot.png"
+    subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+         "--no-first-run", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--hide-scrollbars",
+         "--virtual-time-budget=5000", "--window-size=1200,1400", f"--screenshot={shot}",
+         (d / "report.html").as_uri()],
+        capture_output=True, timeout=120, check=False,
+    )
+    from PIL import Image
+
+    img = Image.open(shot).convert("L")
+    colors = img.getcolors(maxcolors=1 << 16)
+    assert colors is None or len(colors) > 50, "screenshot is blank"
+    hist = img.histogram()
+    assert max(hist) < 0.97 * sum(hist), "screenshot is (almost) one colour"
+
+
+def test_export_standalone_and_refusals(capsys, results, tmp_path, data_dir):
+    out = tmp_path / "exp"
+    rc, text, err = nas(capsys, "export", "s", "--results-dir", str(results), "--out", str(out))
+    assert rc == 0, err
+    assert "identical" in text
+    r = json.loads((out / "export.json").read_text())
+    assert r["exported_correct"] == r["recorded_correct"]
+    # model.py runs on its own in a fresh process, from a folder without nas on the path
+    from nas.data import prepare_raw
+
+    res = subprocess.run([sys.executable, "model.py", "--data-dir",
+                          str(prepare_raw(data_dir) / "MNIST" / "raw"), "--limit", "400"],
+                         cwd=out, capture_output=True, text=True, check=True,
+                         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": ""})
+    assert f"({r['recorded_correct']}/400)" in res.stdout
+    assert "import nas" not in (out / "model.py").read_text()
+    # refusals: existing folder, unknown study, a trial that did not complete
+    rc, _, err = nas(capsys, "export", "s", "--results-dir", str(results), "--out", str(out))
+    assert rc == 2 and "--force" in err
+    rc, _, err = nas(capsys, "export", "nope", "--results-dir", str(results), "--out", "x")
+    assert rc == 2 and "unknown study 'nope'" in err
+    rc, _, err = nas(capsys, "export", "s", "--trial", "0", "--results-dir", str(results),
+                     "--out", str(tmp_path / "e0"))
+    assert rc == 2 and "trial 0 did not complete" in err and "over budget" in err
+
+
+def test_study_without_completed_trial(capsys, tmp_path):
+    rc, _, _ = nas(capsys, "search", "--study", "none", "--trials", "1", "--max-params", "100",
+                   "--max-rejections", "5", "--results-dir", str(tmp_path), *TINY)
+    assert rc == 2
+    rc, _, err = nas(capsys, "export", "none", "--results-dir", str(tmp_path), "--out",
+                     str(tmp_path / "o"))
+    assert rc == 2 and "no completed trial" in err
+    rc, _, err = nas(capsys, "verify", "none", "--results-dir", str(tmp_path))
+    assert rc == 2 and "no completed trial" in err
+
+
+def test_verify_a_trial(capsys, results, monkeypatch):
+    from nas import runs
+
+    orig = runs.train
+    monkeypatch.setattr(runs, "train", lambda *a, **kw: orig(
+        *a, **{**kw, "train_limit": 800, "eval_limit": 300}))
+    rc, out, err = nas(capsys, "verify", "s", "--seeds", "0,1,2", "--epochs", "1",
+                       "--results-dir", str(results), "--no-progress")
+    assert rc == 0, err
+    v = json.loads(next((results / "verify").glob("*/verify.json")).read_text())
+    assert set(v["per_seed"]) == {"0", "1", "2"} and len(v["ci95"]) == 2
+    assert v["final_min"] <= v["final_mean"] and "reached_99_4" in v
+    assert "95% CI" in out
