@@ -124,7 +124,8 @@ class DataStats:
         from nas.report import data_stats, save_sample_grid
 
         data = load_mnist(args.data_dir, "cpu", args.val_size)
-        print(data_stats(data).to_string())
+        full = load_mnist(args.data_dir, "cpu", 0) if args.val_size else None
+        print(data_stats(data, full).to_string())
         path = save_sample_grid(data, Path(args.results_dir) / "data")
         print(f"sample grid: {path}")
         return 0

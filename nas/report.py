@@ -34,11 +34,15 @@ def summary_table(spec: ArchSpec, name: str = "") -> str:
     )
 
 
-def data_stats(data: MNISTData) -> pd.DataFrame:
-    """Per split: count, pixel mean/std/min/max on the 0..1 scale, images per class."""
+def data_stats(data: MNISTData, full: MNISTData | None = None) -> pd.DataFrame:
+    """Per split: count, pixel mean/std/min/max on the 0..1 scale, images per class.
+
+    ``full`` (loaded without a validation split) adds the row for all 60,000 training images.
+    """
     rows = {}
-    for name in ("train", "val", "test"):
-        split = getattr(data, name)
+    splits = [("train (all)", full.train)] if full is not None else []
+    splits += [(n, getattr(data, n)) for n in ("train", "val", "test")]
+    for name, split in splits:
         if split is None:
             continue
         px = split.x * STD + MEAN  # back to 0..1
@@ -48,7 +52,7 @@ def data_stats(data: MNISTData) -> pd.DataFrame:
         counts = split.y.bincount(minlength=10).tolist()
         row.update({f"class {c}": n for c, n in enumerate(counts)})
         rows[name] = row
-    return pd.DataFrame(rows).T
+    return pd.DataFrame.from_dict(rows, orient="index")
 
 
 def save_sample_grid(data: MNISTData, out_dir: Path, n: int = 64) -> Path:

@@ -77,8 +77,12 @@ def pareto_figure(df: pd.DataFrame, max_params: int, metric: str = "val_acc") ->
         ("stopped early", trained[trained.kind == "stopped"], 0.25, 7),
     )
     for name, part, opacity, size in groups:
+        if name == "Pareto front":
+            part = part.sort_values("n_params")
         fig.add_trace(go.Scatter(
-            x=part.n_params, y=part[metric], mode="markers", name=name, opacity=opacity,
+            x=part.n_params, y=part[metric], name=name, opacity=opacity,
+            mode="lines+markers" if name == "Pareto front" else "markers",
+            line={"shape": "hv"},
             marker={"size": size, "symbol": "circle" if name != "stopped early" else "x"},
             customdata=part[["number", "arch", "macs", "rf", "epochs_run"]].values,
             hovertemplate=hover,

@@ -75,3 +75,12 @@ def test_train_writes_files(capsys, tmp_path, data_dir, monkeypatch):
 def test_usage_errors_exit_2(capsys, argv):
     rc, _, _ = run(capsys, *argv)
     assert rc == 2
+
+
+def test_data_stats(capsys, tmp_path, data_dir):
+    rc, out, _ = run(capsys, "data", "stats", "--results-dir", str(tmp_path))
+    assert rc == 0
+    lines = {line.split("  ")[0]: line for line in out.splitlines()}
+    assert "60000" in lines["train (all)"] and "0.1307" in lines["train (all)"]
+    assert "0.3081" in lines["train (all)"] and "10000" in lines["val"]
+    assert (tmp_path / "data" / "samples.png").is_file()
