@@ -287,8 +287,8 @@ def _optimize(cfg: SearchConfig, worker: int, bar) -> Outcome:
                 study.stop()
         else:
             streak["n"] = 0
-        if counts["trained"] >= cfg.trials:
-            study.stop()
+        if counts["trained"] >= cfg.trials or objective.interrupted:
+            study.stop()  # after Ctrl-C during a trial that then got pruned: start no more
         if bar is not None:
             bar.n = min(counts["trained"], cfg.trials)
             bar.set_postfix_str(_bar_text(study, counts, cfg), refresh=False)
@@ -312,6 +312,8 @@ def _optimize(cfg: SearchConfig, worker: int, bar) -> Outcome:
         outcome.stopped = "interrupted"
     finally:
         signal.signal(signal.SIGINT, old)
+    if objective.interrupted:
+        outcome.stopped = "interrupted"
     outcome.counts = count_states(study)
     return outcome
 
