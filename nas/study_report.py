@@ -87,11 +87,14 @@ def pareto_figure(df: pd.DataFrame, max_params: int, metric: str = "val_acc") ->
             customdata=part[["number", "arch", "macs", "rf", "epochs_run"]].values,
             hovertemplate=hover,
         ))
+    # y range: the top 90% of trained points, so the 99.x% region is readable
+    lo = 90.0
+    if trained[metric].notna().any():
+        lo = max(trained[metric].quantile(0.1) - 1, trained[metric].min() - 0.6)
     rej = df[df.kind == "rejected"]
-    if len(rej):
-        y = trained[metric].min() if trained[metric].notna().any() else 90.0
+    if len(rej):  # no accuracy: drawn as ticks along the bottom, at their parameter count
         fig.add_trace(go.Scatter(
-            x=rej.n_params, y=[y - 0.5] * len(rej), mode="markers", name="rejected by budget",
+            x=rej.n_params, y=[lo + 0.15] * len(rej), mode="markers", name="rejected by budget",
             marker={"symbol": "line-ns-open", "size": 12, "color": "grey"},
             customdata=rej[["number", "arch"]].values,
             hovertemplate="trial %{customdata[0]}: %{x:,} params, over budget<br>"
@@ -104,9 +107,7 @@ def pareto_figure(df: pd.DataFrame, max_params: int, metric: str = "val_acc") ->
     fig.update_layout(title=f"parameters vs final-epoch {label} accuracy",
                       xaxis_title="parameters", yaxis_title=f"{label} accuracy (%)",
                       template="plotly_white", height=520)
-    if trained[metric].notna().any():
-        lo = max(trained[metric].quantile(0.1) - 1, trained[metric].min() - 0.6)
-        fig.update_yaxes(range=[lo, 100])
+    fig.update_yaxes(range=[lo, 100])
     return fig
 
 

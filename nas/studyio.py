@@ -94,7 +94,11 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
         }
         row.update({f"param_{k}": v for k, v in t.params.items()})
         rows.append(row)
-    return pd.DataFrame(rows)
+    df = pd.DataFrame(rows)
+    for col in ("n_params", "macs", "rf", "best_test_epoch"):  # ints, blank where not trained
+        if col in df:
+            df[col] = df[col].astype("Int64")
+    return df
 
 
 def completed(study: optuna.Study) -> list[FrozenTrial]:
