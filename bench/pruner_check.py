@@ -1,9 +1,11 @@
-"""Does the pruner stop eventual winners? Compare a pruned study with an unpruned twin.
+r"""Does the pruner stop eventual winners? Compare a pruned study with an unpruned twin.
 
 Run two studies with the same seed, space, budget and data, one with `--pruner none`:
 
-    nas search --study prune_none   --pruner none   --trials 9 --train-limit 10000 --enqueue baseline
-    nas search --study prune_median --pruner median --trials 9 --train-limit 10000 --enqueue baseline
+    nas search --study prune_none --pruner none --trials 9 --train-limit 10000 \
+        --enqueue baseline
+    nas search --study prune_median --pruner median --trials 9 --train-limit 10000 \
+        --enqueue baseline
     python bench/pruner_check.py prune_none prune_median
 
 TPE's first 10 trials are sampled at random from the seed, so both studies train the same
