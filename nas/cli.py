@@ -153,7 +153,7 @@ def _run_seeds(args, kind: str) -> int:
     import dataclasses
 
     from nas.data import load_mnist, resolve_device
-    from nas.runs import train_seeds
+    from nas.runs import check_writable, train_seeds
     from nas.spec import analyze
 
     name, spec, cfg = _model_for(args)
@@ -167,7 +167,7 @@ def _run_seeds(args, kind: str) -> int:
     _epochs_note(cfg.epochs)
     device = resolve_device(args.device)
     out = Path(args.results_dir) / kind / (args.name or name)
-    _check_writable(out)
+    check_writable(out)
     data = load_mnist(args.data_dir, str(device), 0)
     log_file = (out / "log.txt").open("w")
 
@@ -197,16 +197,6 @@ def _model_for(args) -> tuple:
     if not (args.preset or args.spec):
         raise NasError("give a STUDY, --preset NAME or --spec FILE")
     return _load_model(args)
-
-
-def _check_writable(path: Path) -> None:
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as e:
-        raise NasError(f"results folder {path} is not writable: {e.strerror}") from None
 
 
 class Verify:

@@ -22,6 +22,19 @@ from nas.spec import ArchSpec, analyze
 from nas.train import TrainConfig, summarize, train
 
 
+def check_writable(path: Path) -> None:
+    """Create ``path`` and prove a file can be written there, or raise one clear NasError."""
+    from nas.errors import NasError
+
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise NasError(f"results folder {path} is not writable: {e.strerror}") from None
+
+
 def write_json(path: Path, obj) -> None:
     path.write_text(json.dumps(obj, indent=2) + "\n")
 

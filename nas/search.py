@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from nas.data import load_mnist, resolve_device
 from nas.errors import NasError
-from nas.runs import environment, write_json
+from nas.runs import check_writable, environment, write_json
 from nas.spaces import get_space
 from nas.spec import SpecError, analyze, describe
 from nas.studyio import (
@@ -350,12 +350,7 @@ def run_search(cfg: SearchConfig, log=print) -> Outcome:
         cfg = dataclasses.replace(cfg, pruner="none")  # Optuna cannot prune multi-objective
     space = get_space(cfg.space)  # fail fast on a bad space, before touching the results
     out_dir = study_dir(cfg.results_dir, cfg.study)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / ".write-test").write_text("")
-        (out_dir / ".write-test").unlink()
-    except OSError as e:
-        raise NasError(f"results folder {out_dir} is not writable: {e.strerror}") from None
+    check_writable(out_dir)
     device = resolve_device(cfg.device)
     load_mnist(cfg.data_dir, str(device), cfg.val_size)  # data problems surface now
     optuna.logging.set_verbosity(optuna.logging.WARNING)
