@@ -6,7 +6,7 @@ Run two studies with the same seed, space, budget and data, one with `--pruner n
         --enqueue baseline
     nas search --study prune_median --pruner median --trials 9 --train-limit 10000 \
         --enqueue baseline
-    python bench/pruner_check.py prune_none prune_median
+    python bench/pruner_check.py prune_none prune_median  # --results-dir DIR if moved
 
 TPE's first 10 trials are sampled at random from the seed, so both studies train the same
 candidates there (checked below, parameter by parameter); after that the pruned study's sampler
