@@ -21,23 +21,29 @@ from nas.spec import (
 )
 
 
-def _module(layer, in_shape: tuple) -> nn.Module:
+def torch_layer(layer, in_shape: tuple) -> tuple[str, tuple, dict]:
+    """The ``torch.nn`` class name and arguments for one spec layer.
+
+    The one mapping from spec to PyTorch: ``build`` instantiates it, ``nas.export`` writes it out
+    as source, so an exported model.py always matches the built module.
+    """
     if isinstance(layer, Conv):
-        return nn.Conv2d(in_shape[0], layer.out, layer.k, padding=layer.pad, bias=layer.bias)
+        return "Conv2d", (in_shape[0], layer.out), {
+            "kernel_size": layer.k, "padding": layer.pad, "bias": layer.bias}
     if isinstance(layer, BN):
-        return nn.BatchNorm2d(in_shape[0]) if len(in_shape) == 3 else nn.BatchNorm1d(in_shape[0])
+        return f"BatchNorm{2 if len(in_shape) == 3 else 1}d", (in_shape[0],), {}
     if isinstance(layer, ReLU):
-        return nn.ReLU(inplace=True)
+        return "ReLU", (), {"inplace": True}
     if isinstance(layer, Dropout):
-        return nn.Dropout(layer.p)
+        return "Dropout", (layer.p,), {}
     if isinstance(layer, MaxPool):
-        return nn.MaxPool2d(layer.k)
+        return "MaxPool2d", (layer.k,), {}
     if isinstance(layer, GAP):
-        return nn.AdaptiveAvgPool2d(1)
+        return "AdaptiveAvgPool2d", (1,), {}
     if isinstance(layer, Flatten):
-        return nn.Flatten()
+        return "Flatten", (), {}
     if isinstance(layer, Linear):
-        return nn.Linear(in_shape[0], layer.out, bias=layer.bias)
+        return "Linear", (in_shape[0], layer.out), {"bias": layer.bias}
     raise TypeError(f"unsupported layer {layer!r}")
 
 
@@ -47,7 +53,8 @@ def build(spec: ArchSpec) -> nn.Sequential:
     shape: tuple = (spec.in_channels, spec.input_size, spec.input_size)
     mods: OrderedDict[str, nn.Module] = OrderedDict()
     for layer, name, li in zip(spec.layers, layer_names(spec), info.layers, strict=True):
-        mods[name] = _module(layer, shape)
+        cls, args, kwargs = torch_layer(layer, shape)
+        mods[name] = getattr(nn, cls)(*args, **kwargs)
         shape = li.out_shape
     if info.needs_flatten:
         mods["logits"] = nn.Flatten()

@@ -15,23 +15,11 @@ from pathlib import Path
 
 import torch
 
+from nas.build import torch_layer
 from nas.errors import NasError
 from nas.report import summary_frame
 from nas.runs import write_json
-from nas.spec import (
-    BN,
-    GAP,
-    ArchSpec,
-    Conv,
-    Dropout,
-    Flatten,
-    Linear,
-    MaxPool,
-    ReLU,
-    analyze,
-    describe,
-    layer_names,
-)
+from nas.spec import ArchSpec, analyze, describe, layer_names
 
 TEMPLATE = '''"""{title}
 
@@ -115,24 +103,9 @@ if __name__ == "__main__":
 
 
 def _init_line(layer, in_shape: tuple) -> str:
-    if isinstance(layer, Conv):
-        return (f"nn.Conv2d({in_shape[0]}, {layer.out}, kernel_size={layer.k}, "
-                f"padding={layer.pad}, bias={layer.bias})")
-    if isinstance(layer, BN):
-        return f"nn.BatchNorm{2 if len(in_shape) == 3 else 1}d({in_shape[0]})"
-    if isinstance(layer, ReLU):
-        return "nn.ReLU(inplace=True)"
-    if isinstance(layer, Dropout):
-        return f"nn.Dropout({layer.p})"
-    if isinstance(layer, MaxPool):
-        return f"nn.MaxPool2d({layer.k})"
-    if isinstance(layer, GAP):
-        return "nn.AdaptiveAvgPool2d(1)"
-    if isinstance(layer, Flatten):
-        return "nn.Flatten()"
-    if isinstance(layer, Linear):
-        return f"nn.Linear({in_shape[0]}, {layer.out}, bias={layer.bias})"
-    raise TypeError(f"unsupported layer {layer!r}")
+    cls, args, kwargs = torch_layer(layer, in_shape)
+    parts = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
+    return f"nn.{cls}({', '.join(parts)})"
 
 
 def render_model(spec: ArchSpec, title: str) -> str:
