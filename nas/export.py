@@ -69,10 +69,15 @@ def read_idx(folder: Path, name: str) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 2000) -> int:
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 2000,
+             bf16: bool = False) -> int:
     model.eval()
-    return sum(int((model(x[i:i + batch]).argmax(1) == y[i:i + batch]).sum())
-               for i in range(0, len(y), batch))
+    if bf16:  # as trained with bf16 autocast and channels-last
+        model, x = model.to(memory_format=torch.channels_last), x.contiguous(
+            memory_format=torch.channels_last)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        return sum(int((model(x[i:i + batch]).argmax(1) == y[i:i + batch]).sum())
+                   for i in range(0, len(y), batch))
 
 
 def main() -> None:
@@ -81,6 +86,8 @@ def main() -> None:
     p.add_argument("--weights", default=str(Path(__file__).with_name("weights.pt")))
     p.add_argument("--limit", type=int, default=None, help="first N test images only")
     p.add_argument("--json", action="store_true", help="print one JSON line")
+    p.add_argument("--bf16", action="store_true",
+                   help="evaluate in bf16 autocast + channels-last, as the model was trained")
     args = p.parse_args()
     folder = Path(args.data_dir)
     x = read_idx(folder, "t10k-images-idx3-ubyte")[: args.limit]
@@ -89,7 +96,7 @@ def main() -> None:
     model = Net()
     model.load_state_dict(torch.load(args.weights, map_location="cpu", weights_only=True))
     n_params = sum(p.numel() for p in model.parameters())
-    correct = evaluate(model, x, y)
+    correct = evaluate(model, x, y, bf16=args.bf16)
     if args.json:
         print(json.dumps({{"n_params": n_params, "correct": correct, "total": len(y)}}))
     else:
@@ -126,15 +133,24 @@ def render_model(spec: ArchSpec, title: str) -> str:
     )
 
 
-def check_export(out: Path, data_root: Path, limit: int | None) -> dict:
+def check_export(out: Path, data_root: Path, limit: int | None, bf16: bool = False) -> dict:
     """Run the exported model.py in a fresh process; return its JSON result."""
     cmd = [sys.executable, str(out / "model.py"), "--data-dir", str(data_root), "--json"]
     if limit:
         cmd += ["--limit", str(limit)]
+    if bf16:
+        cmd.append("--bf16")
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     if res.returncode != 0:
         raise NasError(f"exported model failed to run: {res.stderr.strip().splitlines()[-1:]}")
     return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def meta_command(results_dir: Path, study_name: str) -> str:
+    from nas.studyio import study_dir
+
+    path = study_dir(results_dir, study_name) / "study.json"
+    return json.loads(path.read_text()).get("command", "") if path.is_file() else ""
 
 
 def export_trial(results_dir: Path, study_name: str, which: str, out: Path, force: bool,
@@ -159,17 +175,31 @@ def export_trial(results_dir: Path, study_name: str, which: str, out: Path, forc
     torch.save(torch.load(weights, map_location="cpu", weights_only=True), out / "weights.pt")
     write_json(out / "spec.json", spec.to_dict())
     write_json(out / "train_config.json", t.user_attrs["train_config"])
+    # The same design as a preset file: copy it into nas/found/ to ship it as `--preset NAME`.
+    write_json(out / "preset.json", {
+        "about": f"found by the search: {study_name} trial {t.number}, "
+                 f"{t.user_attrs['n_params']:,} params, val {t.values[0]:.2f}%",
+        "spec": spec.to_dict(), "train": t.user_attrs["train_config"],
+        "source": {"study": study_name, "trial": t.number, "val_acc": t.values[0],
+                   "command": meta_command(results_dir, study_name)},
+    })
     meta = json.loads((study_dir(results_dir, study_name) / "study.json").read_text())
     limit = meta.get("eval_limit")
     test_acc = t.user_attrs["test_acc"][-1]
     n_test = limit or 10000
     recorded = round(test_acc * n_test / 100)
-    got = check_export(out, prepare_raw(data_dir) / "MNIST" / "raw", limit)
+    raw = prepare_raw(data_dir) / "MNIST" / "raw"
+    # Compare like with like: a model trained (and evaluated) in bf16 is checked in bf16;
+    # its fp32 count is recorded too, since that is what `python model.py` prints by default.
+    bf16 = bool(t.user_attrs["train_config"].get("bf16"))
+    got = check_export(out, raw, limit, bf16=bf16)
+    fp32 = check_export(out, raw, limit) if bf16 else got
     result = {
         "study": study_name, "trial": t.number, "selection": "best final-epoch validation "
         "accuracy" if which == "best" else "by number", "val_acc": t.values[0],
         "recorded_test_acc": test_acc, "recorded_correct": recorded, "n_test": n_test,
-        "exported_correct": got["correct"], "n_params": t.user_attrs["n_params"],
+        "exported_correct": got["correct"], "checked_in": "bf16" if bf16 else "fp32",
+        "exported_correct_fp32": fp32["correct"], "n_params": t.user_attrs["n_params"],
         "exported_n_params": got["n_params"],
     }
     write_json(out / "export.json", result)

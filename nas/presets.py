@@ -1,13 +1,16 @@
 """Named architectures with their training recipes: a registry, as timm's ``@register_model``.
 
 ``batch1``-``batch3`` reproduce the hand-made, batch-by-batch development that ``nas`` replaces;
-``baseline`` is a careful hand design; ``ref7918`` / ``ref7070`` re-implement public designs.
+``baseline`` is a careful hand design; ``ref7918`` / ``ref7070`` re-implement public designs;
+``best8k`` and the like were found by ``nas search`` and are loaded from ``nas/found/*.json``.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from nas.errors import NasError
 from nas.spec import GAP, ArchSpec, Conv, MaxPool, conv_block
@@ -30,12 +33,34 @@ def register(fn: Callable[[], Preset]) -> Callable[[], Preset]:
     return fn
 
 
+# Designs the search found ship as data, not code: nas/found/<name>.json, written by `nas export`
+# as preset.json (spec, recipe and where it came from) and copied here.
+FOUND_DIR = Path(__file__).with_name("found")
+
+
+def _found(path: Path) -> Callable[[], Preset]:
+    def load() -> Preset:
+        d = json.loads(path.read_text())
+        return Preset(path.stem, ArchSpec.from_dict(d["spec"]), TrainConfig.from_dict(d["train"]),
+                      d["about"])
+
+    return load
+
+
+def found_source(name: str) -> dict | None:
+    """Where a found preset came from (study, trial, command), or None for a hand-made one."""
+    path = FOUND_DIR / f"{name}.json"
+    return json.loads(path.read_text()).get("source") if path.is_file() else None
+
+
 def list_presets() -> list[str]:
+    for path in sorted(FOUND_DIR.glob("*.json")):
+        _REGISTRY.setdefault(path.stem, _found(path))
     return sorted(_REGISTRY)
 
 
 def get_preset(name: str) -> Preset:
-    if name not in _REGISTRY:
+    if name not in list_presets():
         raise NasError(f"unknown preset {name!r} (valid: {', '.join(list_presets())})")
     return _REGISTRY[name]()
 

@@ -62,6 +62,7 @@ class SearchConfig:
     eval_limit: int | None = None  # first N validation/test images only (quick runs)
     enqueue: tuple = ()  # names from the space's KNOWN, tried first
     workers: int = 1  # processes on this machine sharing one storage
+    bf16: bool = False  # train every candidate with bf16 autocast + channels-last
     storage: str | None = None  # RDB URL; default: journal file in the study folder
     device: str = "auto"
     data_dir: str | None = None
@@ -134,6 +135,8 @@ class Objective:
             raise NasError(f"search space {cfg.space} raised in sample(): "
                            f"{type(e).__name__}: {e}") from None
         tcfg = dataclasses.replace(tcfg, epochs=cfg.epochs)
+        if cfg.bf16:  # recorded in the trial's train_config, so verify and export repeat it
+            tcfg = dataclasses.replace(tcfg, bf16=True, channels_last=True)
         try:
             info = analyze(spec)
         except SpecError as e:

@@ -80,7 +80,7 @@ def test_report_files_and_screenshot(capsys, results, tmp_path):
     assert max(hist) < 0.97 * sum(hist), "screenshot is (almost) one colour"
 
 
-def test_export_standalone_and_refusals(capsys, results, tmp_path, data_dir):
+def test_export_standalone_and_refusals(capsys, results, tmp_path, data_dir, monkeypatch):
     out = tmp_path / "exp"
     rc, text, err = nas(capsys, "export", "s", "--results-dir", str(results), "--out", str(out))
     assert rc == 0, err
@@ -96,6 +96,18 @@ def test_export_standalone_and_refusals(capsys, results, tmp_path, data_dir):
                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": ""})
     assert f"({r['recorded_correct']}/400)" in res.stdout
     assert "import nas" not in (out / "model.py").read_text()
+    # preset.json, copied into the presets folder, ships the design as --preset NAME
+    from nas import presets
+
+    found = tmp_path / "found"
+    found.mkdir()
+    shutil.copy(out / "preset.json", found / "mybest.json")
+    monkeypatch.setattr(presets, "FOUND_DIR", found)
+    monkeypatch.delitem(presets._REGISTRY, "mybest", raising=False)
+    p = presets.get_preset("mybest")
+    assert p.spec.to_dict() == json.loads((out / "spec.json").read_text())
+    assert presets.found_source("mybest")["trial"] == r["trial"]
+    monkeypatch.delitem(presets._REGISTRY, "mybest")
     # refusals: existing folder, unknown study, a trial that did not complete
     rc, _, err = nas(capsys, "export", "s", "--results-dir", str(results), "--out", str(out))
     assert rc == 2 and "--force" in err
@@ -104,6 +116,22 @@ def test_export_standalone_and_refusals(capsys, results, tmp_path, data_dir):
     rc, _, err = nas(capsys, "export", "s", "--trial", "0", "--results-dir", str(results),
                      "--out", str(tmp_path / "e0"))
     assert rc == 2 and "trial 0 did not complete" in err and "over budget" in err
+
+
+def test_bf16_search_exports_and_checks_in_bf16(capsys, tmp_path):
+    rc, _, err = nas(capsys, "search", "--study", "b", "--trials", "1", "--bf16",
+                     "--results-dir", str(tmp_path), *TINY)
+    assert rc == 0, err
+    from nas.studyio import load_study
+
+    t = load_study(tmp_path, "b").trials[0]
+    assert t.user_attrs["train_config"]["bf16"] and t.user_attrs["train_config"]["channels_last"]
+    rc, _, err = nas(capsys, "export", "b", "--results-dir", str(tmp_path), "--out",
+                     str(tmp_path / "e"))
+    assert rc == 0, err
+    r = json.loads((tmp_path / "e" / "export.json").read_text())
+    assert r["checked_in"] == "bf16" and r["exported_correct"] == r["recorded_correct"]
+    assert abs(r["exported_correct_fp32"] - r["recorded_correct"]) <= 0.02 * r["n_test"]
 
 
 def test_study_without_completed_trial(capsys, tmp_path):

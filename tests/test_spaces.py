@@ -1,0 +1,36 @@
+"""The built-in spaces: the known designs they can express, and the spread of sizes they cover."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import optuna
+import pytest
+
+from nas.presets import get_preset
+from nas.spaces import get_space, list_spaces
+from nas.spec import analyze
+
+
+def test_known_baseline_is_the_preset():
+    space = get_space("mnist_8k")
+    spec, cfg = space.sample(optuna.trial.FixedTrial(space.KNOWN["baseline"]))
+    preset = get_preset("baseline")
+    assert spec == preset.spec
+    # the search sets epochs itself; everything else in the recipe must match
+    assert dataclasses.replace(cfg, epochs=preset.train.epochs) == preset.train
+
+
+@pytest.mark.parametrize("name", list_spaces())
+def test_spaces_sample_valid_specs(name):
+    space = get_space(name)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    sizes = []
+    for _ in range(200):
+        trial = study.ask()
+        spec, cfg = space.sample(trial)
+        cfg.validate()
+        sizes.append(analyze(spec).n_params)
+        study.tell(trial, 0.0)
+    if name == "mnist_8k":  # one space for the 8k search and the frontier below it
+        assert min(sizes) < 2000 and sum(s < 8000 for s in sizes) > 150
