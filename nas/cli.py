@@ -112,6 +112,24 @@ class Summary:
         return 0
 
 
+class Results:
+    help = "table of every `nas verify` run under results/verify/ (markdown; also table.md)"
+
+    def add_arguments(self, p):
+        p.add_argument("--results-dir", default="results")
+
+    def take_action(self, args) -> int:
+        from nas.report import markdown, verify_frame
+
+        df = verify_frame(Path(args.results_dir))
+        if df.empty:
+            raise NasError(f"no verify runs under {args.results_dir}/verify/ (run nas verify)")
+        table = markdown(df)
+        print(table)
+        (Path(args.results_dir) / "verify" / "table.md").write_text(table + "\n")
+        return 0
+
+
 class DataStats:
     help = "per split: count, mean, std, min/max, images per class; a grid of samples"
 
@@ -225,6 +243,7 @@ COMMANDS: dict[str, type] = {
     "data": DataStats,
     "train": Train,
     "verify": Verify,
+    "results": Results,
 }
 
 

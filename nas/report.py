@@ -63,3 +63,36 @@ def save_sample_grid(data: MNISTData, out_dir: Path, n: int = 64) -> Path:
     path = out_dir / "samples.png"
     save_image(data.train.x[:n] * STD + MEAN, path, nrow=8, padding=2)
     return path
+
+
+def verify_frame(results_dir: Path) -> pd.DataFrame:
+    """One row per ``nas verify`` run under results_dir/verify/, fewest parameters last."""
+    import json
+
+    rows = []
+    for path in sorted(Path(results_dir).glob("verify/*/verify.json")):
+        v = json.loads(path.read_text())
+        seeds = v["per_seed"]
+        best_seed = max(seeds, key=lambda s: seeds[s]["best_acc"])
+        finals = [seeds[s]["final_acc"] for s in seeds]
+        rows.append({
+            "name": v["name"] if v["name"] == path.parent.name else path.parent.name,
+            "params": v["n_params"], "epochs": v["epochs"],
+            "best": f"{seeds[best_seed]['best_acc']:.2f}% ({seeds[best_seed]['best_epoch']})",
+            "final": f"{v['final_mean']:.2f} ± {v['final_std']:.2f}% "
+                     f"({', '.join(f'{a:.2f}' for a in finals)})",
+            "min": v["final_min"], "seeds": len(finals), "minutes": round(v["minutes"], 1),
+            "device": v.get("device", "?"), "threads": v.get("environment", {}).get("threads"),
+            "precision": "bf16" if v["train_config"].get("bf16") else "fp32",
+        })
+    df = pd.DataFrame(rows)
+    return df.sort_values("params", ascending=False, kind="stable") if len(df) else df
+
+
+def markdown(df: pd.DataFrame) -> str:
+    """A GitHub table without the optional tabulate dependency."""
+    lines = ["| " + " | ".join(df.columns) + " |", "|" + " --- |" * len(df.columns)]
+    for row in df.itertuples(index=False):
+        cells = [f"{v:,}" if isinstance(v, int) else str(v) for v in row]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

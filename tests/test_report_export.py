@@ -158,3 +158,14 @@ def test_verify_a_trial(capsys, results, monkeypatch):
     assert set(v["per_seed"]) == {"0", "1", "2"} and len(v["ci95"]) == 2
     assert v["final_min"] <= v["final_mean"] and "reached_99_4" in v
     assert "95% CI" in out
+
+
+def test_results_table(capsys, results):
+    """After test_verify_a_trial: one row per verify run, with its seeds and finals."""
+    rc, out, err = nas(capsys, "results", "--results-dir", str(results))
+    assert rc == 0, err
+    lines = out.strip().splitlines()
+    assert lines[0].startswith("| name | params") and len(lines) == 3
+    assert "±" in lines[2] and (results / "verify" / "table.md").read_text().strip() == out.strip()
+    rc, _, err = nas(capsys, "results", "--results-dir", str(results / "nothing"))
+    assert rc == 2 and "no verify runs" in err
