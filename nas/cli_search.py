@@ -59,6 +59,9 @@ class Search:
                        help="evaluate on the first N validation/test images only")
         p.add_argument("--max-rejections", type=int, default=300,
                        help="consecutive budget rejections before giving up (default 300)")
+        p.add_argument("--startup-trials", type=int, default=10,
+                       help="TPE's random trials before it models the space; enqueued and "
+                            "earlier trials count (default 10, Optuna's)")
         p.add_argument("--bf16", action="store_true",
                        help="bf16 autocast + channels-last for every candidate (faster on GPUs "
                             "and on CPUs with AVX512-BF16; recorded in each trial's recipe)")
@@ -86,7 +89,8 @@ class Search:
             storage=args.storage, device=args.device, data_dir=args.data_dir,
             results_dir=args.results_dir, max_rejections=args.max_rejections,
             progress=not args.no_progress, train_limit=args.train_limit,
-            eval_limit=args.eval_limit, bf16=args.bf16, command="nas " + " ".join(sys.argv[1:]),
+            eval_limit=args.eval_limit, bf16=args.bf16,
+            startup_trials=args.startup_trials, command="nas " + " ".join(sys.argv[1:]),
         )
         if quick:
             import dataclasses

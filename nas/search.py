@@ -62,6 +62,7 @@ class SearchConfig:
     eval_limit: int | None = None  # first N validation/test images only (quick runs)
     enqueue: tuple = ()  # names from the space's KNOWN, tried first
     workers: int = 1  # processes on this machine sharing one storage
+    startup_trials: int = 10  # TPE: random trials (enqueued ones count) before it models
     bf16: bool = False  # train every candidate with bf16 autocast + channels-last
     storage: str | None = None  # RDB URL; default: journal file in the study folder
     device: str = "auto"
@@ -107,7 +108,8 @@ def make_sampler(cfg: SearchConfig, worker: int) -> optuna.samplers.BaseSampler:
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             # group=True: the space is conditional (block counts change which widths exist).
             return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True,
-                                              n_startup_trials=10, constant_liar=True)
+                                              n_startup_trials=cfg.startup_trials,
+                                              constant_liar=True)
     if cfg.sampler == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed, population_size=20)
     if cfg.sampler == "random":

@@ -46,4 +46,14 @@ KNOWN = {
         "optimizer": "sgd", "sgd_lr": 0.1, "schedule": "onecycle", "batch_size": 128,
         "rotate_deg": 7.0, "translate": 0.0, "label_smoothing": 0.0, "weight_decay": 0.0,
     },
+    # ref7918 as close as this space gets: its two 1x1 convs (8->8, 8->16) become one 8->16
+    # expansion, 7,838 params; same recipe (Adam 0.005, StepLR 8/0.1, batch 64, 7 degrees).
+    "ref7918": {
+        "s1_blocks": 3, "s2_blocks": 4, "conv1_channels": 10, "conv2_channels": 10,
+        "conv3_channels": 10, "conv4_channels": 16, "conv5_channels": 16, "conv6_channels": 8,
+        "conv7_channels": 8, "transition": 0, "pad1": True, "pad_last": False, "expand": 16,
+        "dropout": 0.0, "head": "gap_conv", "optimizer": "adam", "adam_lr": 0.005,
+        "schedule": "step", "batch_size": 64, "rotate_deg": 7.0, "translate": 0.0,
+        "label_smoothing": 0.0, "weight_decay": 0.0,
+    },
 }
