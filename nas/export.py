@@ -176,11 +176,15 @@ def export_trial(results_dir: Path, study_name: str, which: str, out: Path, forc
     write_json(out / "spec.json", spec.to_dict())
     write_json(out / "train_config.json", t.user_attrs["train_config"])
     # The same design as a preset file: copy it into nas/found/ to ship it as `--preset NAME`.
+    # Enqueued trials (known designs, anchors) were not proposed by the sampler: say so.
+    origin = "enqueued" if "fixed_params" in t.system_attrs else "sampler"
+    how = "found by the search" if origin == "sampler" else "enqueued by hand in"
     write_json(out / "preset.json", {
-        "about": f"found by the search: {study_name} trial {t.number}, "
+        "about": f"{how} {study_name} trial {t.number}: "
                  f"{t.user_attrs['n_params']:,} params, val {t.values[0]:.2f}%",
         "spec": spec.to_dict(), "train": t.user_attrs["train_config"],
-        "source": {"study": study_name, "trial": t.number, "val_acc": t.values[0],
+        "source": {"study": study_name, "trial": t.number, "proposed_by": origin,
+                   "enqueued": t.user_attrs.get("enqueued"), "val_acc": t.values[0],
                    "command": meta_command(results_dir, study_name)},
     })
     meta = json.loads((study_dir(results_dir, study_name) / "study.json").read_text())
@@ -197,7 +201,8 @@ def export_trial(results_dir: Path, study_name: str, which: str, out: Path, forc
     result = {
         "study": study_name, "trial": t.number, "selection": "best final-epoch validation "
         "accuracy" if which == "best" else "by number", "val_acc": t.values[0],
-        "recorded_test_acc": test_acc, "recorded_correct": recorded, "n_test": n_test,
+        "proposed_by": origin, "recorded_test_acc": test_acc, "recorded_correct": recorded,
+        "n_test": n_test,
         "exported_correct": got["correct"], "checked_in": "bf16" if bf16 else "fp32",
         "exported_correct_fp32": fp32["correct"], "n_params": t.user_attrs["n_params"],
         "exported_n_params": got["n_params"],

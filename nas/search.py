@@ -368,7 +368,7 @@ def run_search(cfg: SearchConfig, log=print) -> Outcome:
         if name not in known:
             raise NasError(f"space {cfg.space!r} has no known design {name!r} "
                            f"(valid: {', '.join(known) or 'none'})")
-        study.enqueue_trial(known[name], skip_if_exists=True)
+        study.enqueue_trial(known[name], user_attrs={"enqueued": name}, skip_if_exists=True)
     _write_study_json(cfg, out_dir, device)
     before = count_states(study)
     log(f"study {cfg.study!r}: space {cfg.space}, < {cfg.max_params:,} params, "

@@ -87,6 +87,7 @@ def test_export_standalone_and_refusals(capsys, results, tmp_path, data_dir, mon
     assert "identical" in text
     r = json.loads((out / "export.json").read_text())
     assert r["exported_correct"] == r["recorded_correct"]
+    assert r["proposed_by"] in ("sampler", "enqueued")
     # model.py runs on its own in a fresh process, from a folder without nas on the path
     from nas.data import prepare_raw
 

@@ -38,6 +38,7 @@ def test_search_budget_gate_and_files(capsys, tmp_path):
     assert rejected, "the enqueued 7,416-param baseline must be rejected at 5,000"
     base = st.trials[0]
     assert base.user_attrs["n_params"] == 7416 and base.state.name == "PRUNED"
+    assert base.user_attrs["enqueued"] == "baseline"
     assert base.constraints["params"] == 7416 - 4999
     assert "history" not in base.user_attrs  # never trained
     done = [t for t in st.trials if t.state.name == "COMPLETE"]
@@ -189,3 +190,10 @@ def test_two_workers_share_one_journal(tmp_path):
     for t in done:  # none lost: every completed trial has its weights and history
         assert (tmp_path / "w2" / "trials" / f"{t.number:04d}.pt").is_file()
         assert len(t.user_attrs["history"]) == 2
+
+
+def test_startup_trials_reach_the_sampler():
+    from nas.search import SearchConfig, make_sampler
+
+    sampler = make_sampler(SearchConfig(startup_trials=3), worker=0)
+    assert sampler._n_startup_trials == 3  # TPE models the space after 3 trials, not 10
