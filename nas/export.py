@@ -146,13 +146,6 @@ def check_export(out: Path, data_root: Path, limit: int | None, bf16: bool = Fal
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
-def meta_command(results_dir: Path, study_name: str) -> str:
-    from nas.studyio import study_dir
-
-    path = study_dir(results_dir, study_name) / "study.json"
-    return json.loads(path.read_text()).get("command", "") if path.is_file() else ""
-
-
 def export_trial(results_dir: Path, study_name: str, which: str, out: Path, force: bool,
                  data_dir: str | None) -> dict:
     from nas.data import prepare_raw
@@ -175,6 +168,7 @@ def export_trial(results_dir: Path, study_name: str, which: str, out: Path, forc
     torch.save(torch.load(weights, map_location="cpu", weights_only=True), out / "weights.pt")
     write_json(out / "spec.json", spec.to_dict())
     write_json(out / "train_config.json", t.user_attrs["train_config"])
+    meta = json.loads((study_dir(results_dir, study_name) / "study.json").read_text())
     # The same design as a preset file: copy it into nas/found/ to ship it as `--preset NAME`.
     # Enqueued trials (known designs, anchors) were not proposed by the sampler: say so.
     origin = "enqueued" if "fixed_params" in t.system_attrs else "sampler"
@@ -185,9 +179,8 @@ def export_trial(results_dir: Path, study_name: str, which: str, out: Path, forc
         "spec": spec.to_dict(), "train": t.user_attrs["train_config"],
         "source": {"study": study_name, "trial": t.number, "proposed_by": origin,
                    "enqueued": t.user_attrs.get("enqueued"), "val_acc": t.values[0],
-                   "command": meta_command(results_dir, study_name)},
+                   "command": meta.get("command", "")},
     })
-    meta = json.loads((study_dir(results_dir, study_name) / "study.json").read_text())
     limit = meta.get("eval_limit")
     test_acc = t.user_attrs["test_acc"][-1]
     n_test = limit or 10000

@@ -76,7 +76,7 @@ def verify_frame(results_dir: Path) -> pd.DataFrame:
         best_seed = max(seeds, key=lambda s: seeds[s]["best_acc"])
         finals = [seeds[s]["final_acc"] for s in seeds]
         rows.append({
-            "name": v["name"] if v["name"] == path.parent.name else path.parent.name,
+            "name": path.parent.name,  # the --name it ran under; v["name"] is the design
             "params": v["n_params"], "epochs": v["epochs"],
             "best": f"{seeds[best_seed]['best_acc']:.2f}% ({seeds[best_seed]['best_epoch']})",
             "final": f"{v['final_mean']:.2f} ± {v['final_std']:.2f}% "

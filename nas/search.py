@@ -351,6 +351,8 @@ def run_search(cfg: SearchConfig, log=print) -> Outcome:
         raise NasError(f"--max-params must be >= 1, got {cfg.max_params}")
     if cfg.workers < 1:
         raise NasError(f"--workers must be >= 1, got {cfg.workers}")
+    if cfg.startup_trials < 0:
+        raise NasError(f"--startup-trials must be >= 0, got {cfg.startup_trials}")
     if cfg.multi and cfg.pruner != "none":
         cfg = dataclasses.replace(cfg, pruner="none")  # Optuna cannot prune multi-objective
     space = get_space(cfg.space)  # fail fast on a bad space, before touching the results

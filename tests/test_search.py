@@ -89,6 +89,8 @@ def test_search_bad_inputs(capsys, tmp_path):
                       "--max-rejections", "20", *r, *TINY, match="below every net")
     assert "20 candidates in a row" in line
     error_line(capsys, "search", "--trials", "0", *r, *TINY, match="--trials must be >= 1")
+    error_line(capsys, "search", "--startup-trials", "-1", *r, *TINY,
+               match="--startup-trials must be >= 0")
     error_line(capsys, "search", "--storage", "nosuchdb://x", *r, *TINY, match="bad storage URL")
     ro = tmp_path / "ro"
     ro.mkdir()
