@@ -149,6 +149,14 @@ class DataStats:
         return 0
 
 
+def _add_recipe_args(p) -> None:
+    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
+                   help="bf16 autocast and channels-last (default: the recipe's)")
+    p.add_argument("--ema", type=float, default=None, metavar="DECAY",
+                   help="keep and report an EMA of the weights, e.g. 0.999; 0 turns it off "
+                        "(default: the recipe's)")
+
+
 class Train:
     help = "train a preset or spec over seeds on all 60,000 training images"
 
@@ -159,8 +167,7 @@ class Train:
                        help="default: the preset's (15)")
         p.add_argument("--seeds", default="0", help="comma-separated, e.g. 0,1,2")
         p.add_argument("--name", default=None, help="results/train/<name>/ (default: preset)")
-        p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
-                       help="bf16 autocast (default: the recipe's)")
+        _add_recipe_args(p)
         p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     def take_action(self, args) -> int:
@@ -179,8 +186,10 @@ def _run_seeds(args, kind: str) -> int:
     seeds = _parse_seeds(args.seeds)
     if args.epochs is not None:
         cfg = dataclasses.replace(cfg, epochs=args.epochs)
-    if getattr(args, "bf16", None) is not None:
-        cfg = dataclasses.replace(cfg, bf16=args.bf16)
+    if args.bf16 is not None:  # channels-last goes with it, as in nas search --bf16
+        cfg = dataclasses.replace(cfg, bf16=args.bf16, channels_last=args.bf16)
+    if args.ema is not None:
+        cfg = dataclasses.replace(cfg, ema=args.ema)
     cfg.validate()
     _epochs_note(cfg.epochs)
     device = resolve_device(args.device)
@@ -228,7 +237,7 @@ class Verify:
         p.add_argument("--seeds", default="0,1,2", help="comma-separated (default: 0,1,2)")
         p.add_argument("--epochs", type=_positive("--epochs"), default=None)
         p.add_argument("--name", default=None, help="results/verify/<name>/")
-        p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None)
+        _add_recipe_args(p)
         p.add_argument("--no-progress", action="store_true")
 
     def take_action(self, args) -> int:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
 from nas.build import build, count_params
@@ -45,6 +46,7 @@ class TrainConfig:
     eval_batch_size: int = 2000  # images per eval forward pass
     bf16: bool = False  # bf16 autocast for the forward pass
     channels_last: bool = False  # NHWC memory format
+    ema: float = 0.0  # > 0: evaluate and keep an exponential moving average of the weights
 
     def validate(self) -> TrainConfig:
         checks = [
@@ -52,10 +54,13 @@ class TrainConfig:
             (self.batch_size >= 1, f"batch size must be >= 1, got {self.batch_size}"),
             (self.optimizer in ("sgd", "adam"), f"unknown optimizer {self.optimizer!r} (sgd|adam)"),
             (self.lr > 0, f"learning rate must be > 0, got {self.lr}"),
-            (self.schedule in ("onecycle", "step", "constant"),
-             f"unknown schedule {self.schedule!r} (onecycle, step, constant)"),
+            (
+                self.schedule in ("onecycle", "step", "constant"),
+                f"unknown schedule {self.schedule!r} (onecycle, step, constant)",
+            ),
             (0 <= self.label_smoothing < 1, "label smoothing must be in [0, 1)"),
             (self.interp in ("bilinear", "nearest"), "interp must be bilinear or nearest"),
+            (0 <= self.ema < 1, f"ema decay must be in [0, 1), got {self.ema}"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -87,15 +92,23 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig, steps_per_epoch: int):
     params = model.parameters()
     if cfg.optimizer == "sgd":
         opt = torch.optim.SGD(
-            params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0,
-            weight_decay=cfg.weight_decay, foreach=True,
+            params,
+            lr=cfg.lr,
+            momentum=cfg.momentum,
+            nesterov=cfg.nesterov and cfg.momentum > 0,
+            weight_decay=cfg.weight_decay,
+            foreach=True,
         )
     else:
         opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
     if cfg.schedule == "onecycle":
         sched = torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=cfg.lr, epochs=cfg.epochs, steps_per_epoch=steps_per_epoch,
-            pct_start=cfg.pct_start, cycle_momentum=cfg.optimizer == "sgd",
+            opt,
+            max_lr=cfg.lr,
+            epochs=cfg.epochs,
+            steps_per_epoch=steps_per_epoch,
+            pct_start=cfg.pct_start,
+            cycle_momentum=cfg.optimizer == "sgd",
         )
         return opt, sched, True  # stepped per batch
     if cfg.schedule == "step":
@@ -122,6 +135,23 @@ def evaluate(model: nn.Module, split: Split, cfg: TrainConfig) -> tuple[float, f
     model.train(was_training)
     n = len(split)
     return loss.item() / n, 100.0 * correct.item() / n
+
+
+def ema_avg_fn(decay: float):
+    """EMA update for ``AveragedModel``, with timm's warm-up: the decay used at update n is
+    min(decay, (1 + n) / (10 + n)), so early epochs are not dragged back to the random init
+    (which would make the pruner kill EMA candidates for a lag that is gone by the end).
+    The weight stays a device tensor: no host sync per step.
+    """
+
+    @torch.no_grad()
+    def update(ema_params, params, n_averaged):
+        if not torch.is_floating_point(ema_params[0]):  # num_batches_tracked: unused with momentum
+            return
+        w = 1 - torch.clamp((1 + n_averaged) / (10 + n_averaged), max=decay)
+        torch._foreach_lerp_(ema_params, params, w.to(ema_params[0].dtype))
+
+    return update
 
 
 def _autocast(cfg: TrainConfig, device: torch.device):
@@ -159,6 +189,10 @@ def train(
     n = len(train_split)
     steps = math.ceil(n / cfg.batch_size)  # the last, partial batch is kept: full passes
     opt, sched, per_step = make_optimizer(model, cfg, steps)
+    # BN running statistics are averaged too (use_buffers), as timm's ModelEmaV3 does.
+    ema = None
+    if cfg.ema:
+        ema = AveragedModel(model, multi_avg_fn=ema_avg_fn(cfg.ema), use_buffers=True)
     aug = cfg.rotate_deg > 0 or cfg.translate > 0 or cfg.scale > 0
     history: list[dict] = []
     stop_reason = None
@@ -170,8 +204,11 @@ def train(
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
         bar = tqdm(
-            range(steps), desc=f"{desc}epoch {epoch}/{cfg.epochs}", leave=False,
-            disable=not progress, unit="step",
+            range(steps),
+            desc=f"{desc}epoch {epoch}/{cfg.epochs}",
+            leave=False,
+            disable=not progress,
+            unit="step",
         )
         for s in bar:
             idx = perm[s * cfg.batch_size : (s + 1) * cfg.batch_size]
@@ -186,6 +223,8 @@ def train(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if ema is not None:
+                ema.update_parameters(model)
             if per_step:
                 sched.step()
             loss_sum += loss.detach() * len(idx)
@@ -202,7 +241,9 @@ def train(
             "train_acc": 100.0 * correct.item() / n,
         }
         for name, split in evals.items():
-            record[f"{name}_loss"], record[f"{name}_acc"] = evaluate(model, split, cfg)
+            record[f"{name}_loss"], record[f"{name}_acc"] = evaluate(final(model, ema), split, cfg)
+            if ema is not None:  # the raw weights too, so one run shows what the EMA bought
+                record[f"{name}_acc_raw"] = evaluate(model, split, cfg)[1]
         record["train_s"] = train_s
         record["time_s"] = time.perf_counter() - t0
         history.append(record)
@@ -212,7 +253,12 @@ def train(
         if callback is not None and callback(record):
             stop_reason = f"stopped by callback after epoch {epoch}"
             break
-    return TrainResult(history, model, n_params, stop_reason)
+    return TrainResult(history, final(model, ema), n_params, stop_reason)
+
+
+def final(model: nn.Module, ema: AveragedModel | None) -> nn.Module:
+    """The weights a run evaluates and ships: the EMA copy when there is one."""
+    return model if ema is None else ema.module
 
 
 def summarize(histories: dict[int, list[dict]], metric: str = "test_acc") -> dict:

@@ -34,3 +34,12 @@ def test_spaces_sample_valid_specs(name):
         study.tell(trial, 0.0)
     if name == "mnist_8k":  # one space for the 8k search and the frontier below it
         assert min(sizes) < 2000 and sum(s < 8000 for s in sizes) > 150
+
+
+def test_ref_space_known_is_ref7918():
+    space = get_space("mnist_8k_ref")
+    spec, cfg = space.sample(optuna.trial.FixedTrial(space.KNOWN["ref7918"]))
+    preset = get_preset("ref7918")
+    assert spec == preset.spec
+    # same recipe, except the space's augmentation resamples bilinearly
+    assert dataclasses.replace(cfg, epochs=preset.train.epochs, interp="nearest") == preset.train
