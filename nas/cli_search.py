@@ -41,6 +41,9 @@ class Search:
         p.add_argument("--objectives", default="accuracy",
                        help="accuracy (default) or accuracy,params for a Pareto search")
         p.add_argument("--pruner", default="median", help="median (default) | hyperband | none")
+        p.add_argument("--prune-from", type=int, default=None, metavar="EPOCH",
+                       help="median pruner: first epoch it compares at (default: a third of "
+                            "the epochs; later when the space mixes schedules)")
         p.add_argument("--sampler", default="tpe", help="tpe (default) | nsga2 | random")
         p.add_argument("--val-size", type=int, default=10000,
                        help="training images held out for selection (default 10000)")
@@ -90,7 +93,8 @@ class Search:
             results_dir=args.results_dir, max_rejections=args.max_rejections,
             progress=not args.no_progress, train_limit=args.train_limit,
             eval_limit=args.eval_limit, bf16=args.bf16,
-            startup_trials=args.startup_trials, command="nas " + " ".join(sys.argv[1:]),
+            startup_trials=args.startup_trials, prune_from=args.prune_from,
+            command="nas " + " ".join(sys.argv[1:]),
         )
         if quick:
             import dataclasses

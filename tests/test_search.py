@@ -91,6 +91,8 @@ def test_search_bad_inputs(capsys, tmp_path):
     error_line(capsys, "search", "--trials", "0", *r, *TINY, match="--trials must be >= 1")
     error_line(capsys, "search", "--startup-trials", "-1", *r, *TINY,
                match="--startup-trials must be >= 0")
+    error_line(capsys, "search", "--prune-from", "16", *r, *TINY,
+               match="--prune-from must be an epoch from 1 to")
     error_line(capsys, "search", "--storage", "nosuchdb://x", *r, *TINY, match="bad storage URL")
     ro = tmp_path / "ro"
     ro.mkdir()
@@ -199,3 +201,10 @@ def test_startup_trials_reach_the_sampler():
 
     sampler = make_sampler(SearchConfig(startup_trials=3), worker=0)
     assert sampler._n_startup_trials == 3  # TPE models the space after 3 trials, not 10
+
+
+def test_prune_from_moves_the_median_comparison():
+    from nas.search import make_pruner
+
+    assert make_pruner("median", 15)._n_warmup_steps == 5  # Optuna compares from step 5 on
+    assert make_pruner("median", 15, prune_from=12)._n_warmup_steps == 12
