@@ -94,8 +94,8 @@ def make_pruner(name: str, epochs: int, prune_from: int | None = None) -> optuna
         # OneCycle's first epochs run at a high learning rate and say little about the end:
         # compare only after a third of the epochs, and only once 5 trials have finished.
         # In a space that mixes schedules even that is early: at epochs 5-9 a StepLR run has
-        # already decayed and a OneCycle run has not, so the s8kref study pruned OneCycle runs
-        # that were on course for the best test accuracies. --prune-from moves the comparison.
+        # already decayed and a OneCycle run has not (the s8kref study pruned 7 of 10 OneCycle
+        # runs and 8 of 16 StepLR runs). --prune-from moves the comparison.
         warmup = max(1, epochs // 3) if prune_from is None else prune_from  # first step pruned
         return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=warmup)
     if name == "hyperband":
