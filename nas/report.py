@@ -81,7 +81,7 @@ def verify_frame(results_dir: Path) -> pd.DataFrame:
             "best": f"{seeds[best_seed]['best_acc']:.2f}% ({seeds[best_seed]['best_epoch']})",
             "final": f"{v['final_mean']:.2f} ± {v['final_std']:.2f}% "
                      f"({', '.join(f'{a:.2f}' for a in finals)})",
-            "min": v["final_min"], "seeds": len(finals), "minutes": round(v["minutes"], 1),
+            "min": f"{v['final_min']:.2f}", "seeds": len(finals), "minutes": round(v["minutes"], 1),
             "device": v.get("device", "?"), "threads": v.get("environment", {}).get("threads"),
             "precision": "bf16" if v["train_config"].get("bf16") else "fp32",
         })

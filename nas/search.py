@@ -261,8 +261,17 @@ def create_study(cfg: SearchConfig, worker: int = 0) -> optuna.Study:
         raise NasError(f"cannot open study {cfg.study!r}: {e}") from None
 
 
+def _interrupt(procs) -> None:
+    for p in procs:
+        if p.is_alive():
+            os.kill(p.pid, signal.SIGINT)
+
+
 def _worker_main(cfg: SearchConfig, worker: int) -> None:
     """Entry point of an extra worker process (spawned): same storage, its own sampler seed."""
+    # Out of the terminal's process group: Ctrl-C reaches the main process only, which passes
+    # it on once (see run). A kill -INT of the main process alone then stops the workers too.
+    os.setpgrp()
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // cfg.workers))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
@@ -271,7 +280,8 @@ def _worker_main(cfg: SearchConfig, worker: int) -> None:
         pass
 
 
-def _optimize(cfg: SearchConfig, worker: int, bar) -> Outcome:
+def _optimize(cfg: SearchConfig, worker: int, bar, on_interrupt=None) -> Outcome:
+    """Run trials until the study has enough; ``on_interrupt()`` runs at the first Ctrl-C."""
     space = get_space(cfg.space)
     study = create_study(cfg, worker)
     device = resolve_device(cfg.device)
@@ -311,6 +321,8 @@ def _optimize(cfg: SearchConfig, worker: int, bar) -> Outcome:
     def on_sigint(signum, frame):
         objective.interrupted = True
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        if on_interrupt is not None:
+            on_interrupt()
 
     old = signal.signal(signal.SIGINT, on_sigint)
     try:
@@ -398,7 +410,7 @@ def run_search(cfg: SearchConfig, log=print) -> Outcome:
     bar = tqdm(total=cfg.trials, initial=min(before["trained"], cfg.trials), desc="search",
                unit="trial", disable=not cfg.progress, dynamic_ncols=True)
     try:
-        outcome = _optimize(cfg, 0, bar)
+        outcome = _optimize(cfg, 0, bar, on_interrupt=lambda: _interrupt(procs))
     finally:
         for p in procs:
             p.join()

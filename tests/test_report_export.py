@@ -168,5 +168,7 @@ def test_results_table(capsys, results):
     lines = out.strip().splitlines()
     assert lines[0].startswith("| name | params") and len(lines) == 3
     assert "±" in lines[2] and (results / "verify" / "table.md").read_text().strip() == out.strip()
+    min_cell = lines[2].split("|")[6].strip()
+    assert len(min_cell.split(".")[1]) == 2, min_cell  # 99.50, not 99.5
     rc, _, err = nas(capsys, "results", "--results-dir", str(results / "nothing"))
     assert rc == 2 and "no verify runs" in err

@@ -159,6 +159,20 @@ def test_resume_after_sigint(tmp_path):
 
 
 @pytest.mark.slow
+def test_sigint_to_the_main_process_stops_its_workers(tmp_path):
+    # as `kill -INT <pid>` does: only the main process gets the signal, and passes it on
+    p = start(tmp_path, "int2", 50, "--epochs", "3", "--workers", "2", "--train-limit", "2000")
+    wait_for(lambda: n_state(tmp_path, "int2", "RUNNING") == 2, timeout=180)
+    p.send_signal(signal.SIGINT)
+    out, _ = p.communicate(timeout=120)
+    assert p.returncode == 130, out
+    st = study(tmp_path, "int2")
+    assert not [t for t in st.trials if t.state.name == "RUNNING"]
+    interrupted = [t for t in st.trials if t.user_attrs.get("interrupted")]
+    assert len({t.user_attrs["pid"] for t in interrupted}) == 2, "both processes stopped a trial"
+
+
+@pytest.mark.slow
 def test_resume_after_kill9(tmp_path):
     p = start(tmp_path, "k9", 50, "--epochs", "3")
     wait_for(lambda: n_state(tmp_path, "k9", "COMPLETE") >= 1
