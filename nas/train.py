@@ -54,10 +54,8 @@ class TrainConfig:
             (self.batch_size >= 1, f"batch size must be >= 1, got {self.batch_size}"),
             (self.optimizer in ("sgd", "adam"), f"unknown optimizer {self.optimizer!r} (sgd|adam)"),
             (self.lr > 0, f"learning rate must be > 0, got {self.lr}"),
-            (
-                self.schedule in ("onecycle", "step", "constant"),
-                f"unknown schedule {self.schedule!r} (onecycle, step, constant)",
-            ),
+            (self.schedule in ("onecycle", "step", "constant"),
+             f"unknown schedule {self.schedule!r} (onecycle, step, constant)"),
             (0 <= self.label_smoothing < 1, "label smoothing must be in [0, 1)"),
             (self.interp in ("bilinear", "nearest"), "interp must be bilinear or nearest"),
             (0 <= self.ema < 1, f"ema decay must be in [0, 1), got {self.ema}"),
@@ -92,23 +90,15 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig, steps_per_epoch: int):
     params = model.parameters()
     if cfg.optimizer == "sgd":
         opt = torch.optim.SGD(
-            params,
-            lr=cfg.lr,
-            momentum=cfg.momentum,
-            nesterov=cfg.nesterov and cfg.momentum > 0,
-            weight_decay=cfg.weight_decay,
-            foreach=True,
+            params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0,
+            weight_decay=cfg.weight_decay, foreach=True,
         )
     else:
         opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
     if cfg.schedule == "onecycle":
         sched = torch.optim.lr_scheduler.OneCycleLR(
-            opt,
-            max_lr=cfg.lr,
-            epochs=cfg.epochs,
-            steps_per_epoch=steps_per_epoch,
-            pct_start=cfg.pct_start,
-            cycle_momentum=cfg.optimizer == "sgd",
+            opt, max_lr=cfg.lr, epochs=cfg.epochs, steps_per_epoch=steps_per_epoch,
+            pct_start=cfg.pct_start, cycle_momentum=cfg.optimizer == "sgd",
         )
         return opt, sched, True  # stepped per batch
     if cfg.schedule == "step":
@@ -204,11 +194,8 @@ def train(
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
         bar = tqdm(
-            range(steps),
-            desc=f"{desc}epoch {epoch}/{cfg.epochs}",
-            leave=False,
-            disable=not progress,
-            unit="step",
+            range(steps), desc=f"{desc}epoch {epoch}/{cfg.epochs}", leave=False,
+            disable=not progress, unit="step",
         )
         for s in bar:
             idx = perm[s * cfg.batch_size : (s + 1) * cfg.batch_size]
