@@ -310,6 +310,10 @@ def _optimize(cfg: SearchConfig, worker: int, bar, on_interrupt=None) -> Outcome
             streak["n"] = 0
         if counts["trained"] >= cfg.trials or objective.interrupted:
             study.stop()  # after Ctrl-C during a trial that then got pruned: start no more
+        if not cfg.progress and not is_rejected(trial):
+            # No bar (a log file, nohup, CI): one line per trained candidate, flushed, so
+            # `tail -f` shows the search moving. Every worker reports its own trials.
+            print(f"{_trial_line(trial)} | {_bar_text(study, counts, cfg)}", flush=True)
         if bar is not None:
             bar.n = min(counts["trained"], cfg.trials)
             bar.set_postfix_str(_bar_text(study, counts, cfg), refresh=False)
@@ -346,6 +350,19 @@ def _bar_text(study, counts, cfg) -> str:
     b = f"best val {best:.2f}%" if best is not None else "best -"
     return (f"{b} | done {counts['complete']} rejected {counts['rejected']} "
             f"pruned {counts['pruned']} failed {counts['failed']}")
+
+
+def _trial_line(t: optuna.trial.FrozenTrial) -> str:
+    n = t.user_attrs.get("n_params")
+    head = f"trial {t.number} ({n:,} params)" if n is not None else f"trial {t.number}"
+    if "failed" in t.user_attrs:
+        return f"{head} failed: {t.user_attrs['failed']}"
+    if t.state == TrialState.COMPLETE and t.values:
+        return f"{head} val {t.values[0]:.2f}%"
+    if t.state == TrialState.PRUNED and t.intermediate_values:
+        epoch = max(t.intermediate_values)
+        return f"{head} pruned at epoch {epoch}, val {t.intermediate_values[epoch]:.2f}%"
+    return f"{head} {t.state.name.lower()}"
 
 
 def best_value(study: optuna.Study) -> float | None:

@@ -14,7 +14,7 @@ from types import ModuleType
 
 from nas.errors import NasError
 
-BUILTIN = ("mnist_8k", "mnist_8k_ref", "mnist_2k", "skeleton")
+BUILTIN = ("mnist_8k", "mnist_8k_ref", "mnist_8k_oc", "mnist_5k_oc", "mnist_2k", "skeleton")
 
 
 def list_spaces() -> list[str]:

@@ -57,6 +57,10 @@ def test_search_budget_gate_and_files(capsys, tmp_path):
         assert (d / "trials" / f"{t.number:04d}.pt").is_file()
         assert len(t.user_attrs["test_acc"]) == 2
     assert "rejected by budget" in out and "top trials" in out
+    # --no-progress: one line per trained candidate (a log file shows the search moving)
+    for t in done:
+        assert f"trial {t.number} ({t.user_attrs['n_params']:,} params) val {t.value:.2f}%" in out
+    assert "trial 0 " not in out  # the rejected baseline was never trained
 
 
 def test_multi_objective(capsys, tmp_path):

@@ -43,3 +43,28 @@ def test_ref_space_known_is_ref7918():
     assert spec == preset.spec
     # same recipe, except the space's augmentation resamples bilinearly
     assert dataclasses.replace(cfg, epochs=preset.train.epochs, interp="nearest") == preset.train
+
+
+def test_oc_space_known_is_found7k2_without_ema():
+    space = get_space("mnist_8k_oc")
+    spec, cfg = space.sample(optuna.trial.FixedTrial(space.KNOWN["found7k2"]))
+    preset = get_preset("found7k2")
+    assert spec == preset.spec
+    # found7k2 was searched with --bf16 (kept in its recipe) and EMA 0.99, which this space drops
+    assert dataclasses.replace(cfg, epochs=preset.train.epochs, bf16=True, channels_last=True,
+                               ema=0.99) == preset.train
+
+
+@pytest.mark.parametrize("name,lo,hi", [("mnist_8k_oc", 5000, 8000), ("mnist_5k_oc", 3500, 5000)])
+def test_oc_spaces_fix_the_recipe_and_cover_their_budget(name, lo, hi):
+    space = get_space(name)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    sizes = []
+    for _ in range(100):
+        trial = study.ask()
+        spec, cfg = space.sample(trial)
+        assert (cfg.optimizer, cfg.schedule, cfg.batch_size, cfg.ema) == ("adam", "onecycle", 32, 0)
+        sizes.append(analyze(spec).n_params)
+        study.tell(trial, 0.0)
+    # every net is in the band the space is for, and most fit the budget it is run with
+    assert min(sizes) > lo and sum(s < hi for s in sizes) > 40
