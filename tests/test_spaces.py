@@ -21,17 +21,24 @@ def test_known_baseline_is_the_preset():
     assert dataclasses.replace(cfg, epochs=preset.train.epochs) == preset.train
 
 
+def sampled(name: str, n: int, seed: int) -> list:
+    """n (spec, cfg) pairs from a space under Optuna's random sampler."""
+    space = get_space(name)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    out = []
+    for _ in range(n):
+        trial = study.ask()
+        out.append(space.sample(trial))
+        study.tell(trial, 0.0)
+    return out
+
+
 @pytest.mark.parametrize("name", list_spaces())
 def test_spaces_sample_valid_specs(name):
-    space = get_space(name)
-    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     sizes = []
-    for _ in range(200):
-        trial = study.ask()
-        spec, cfg = space.sample(trial)
+    for spec, cfg in sampled(name, 200, seed=0):
         cfg.validate()
         sizes.append(analyze(spec).n_params)
-        study.tell(trial, 0.0)
     if name == "mnist_8k":  # one space for the 8k search and the frontier below it
         assert min(sizes) < 2000 and sum(s < 8000 for s in sizes) > 150
 
@@ -57,14 +64,9 @@ def test_oc_space_known_is_found7k2_without_ema():
 
 @pytest.mark.parametrize("name,lo,hi", [("mnist_8k_oc", 5000, 8000), ("mnist_5k_oc", 3500, 5000)])
 def test_oc_spaces_fix_the_recipe_and_cover_their_budget(name, lo, hi):
-    space = get_space(name)
-    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
     sizes = []
-    for _ in range(100):
-        trial = study.ask()
-        spec, cfg = space.sample(trial)
+    for spec, cfg in sampled(name, 100, seed=1):
         assert (cfg.optimizer, cfg.schedule, cfg.batch_size, cfg.ema) == ("adam", "onecycle", 32, 0)
         sizes.append(analyze(spec).n_params)
-        study.tell(trial, 0.0)
     # every net is in the band the space is for, and most fit the budget it is run with
     assert min(sizes) > lo and sum(s < hi for s in sizes) > 40
