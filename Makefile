@@ -13,7 +13,8 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # The main job: a 15-epoch search under 8,000 parameters in mnist_8k_oc, the space that found
-# best8k; two worker processes (on 2 cores they train ~1.9x the candidates of one, bench/cpu_workers.py).
+# best8k; two worker processes (on 2 cores they train ~1.9x the candidates of one:
+# bench/cpu_workers.py).
 search: $(VENV)/.installed
 	$(VENV)/bin/nas search --space mnist_8k_oc --trials 12 --timeout 2400 --workers 2 --prune-from 8
 

@@ -310,13 +310,14 @@ def _optimize(cfg: SearchConfig, worker: int, bar, on_interrupt=None) -> Outcome
             streak["n"] = 0
         if counts["trained"] >= cfg.trials or objective.interrupted:
             study.stop()  # after Ctrl-C during a trial that then got pruned: start no more
+        text = _bar_text(study, counts, cfg)
         if not cfg.progress and not is_rejected(trial):
             # No bar (a log file, nohup, CI): one line per trained candidate, flushed, so
             # `tail -f` shows the search moving. Every worker reports its own trials.
-            print(f"{_trial_line(trial)} | {_bar_text(study, counts, cfg)}", flush=True)
+            print(f"{_trial_line(trial)} | {text}", flush=True)
         if bar is not None:
             bar.n = min(counts["trained"], cfg.trials)
-            bar.set_postfix_str(_bar_text(study, counts, cfg), refresh=False)
+            bar.set_postfix_str(text, refresh=False)
             bar.refresh()
             if worker == 0:
                 _write_trials_csv(study, out_dir)
