@@ -2,8 +2,12 @@
 
 (a) plain: torchvision.datasets.MNIST with per-image RandomRotation, ToTensor, Normalize and a
     DataLoader, as in the Optuna PyTorch example and the hand-made batches;
-(b) nas: nas.train.train (data on the device as one tensor, batch-wide augmentation);
-(c) nas with bf16 autocast + channels_last (reported, not the default).
+(b) nas: nas.train.train with its defaults (data on the device as one tensor, batch-wide
+    augmentation, channels-last, nas's Dropout whose mask is cheaper to draw on the CPU);
+then variants of (b), each with one thing changed, to show what it is worth: nas_nchw
+(contiguous NCHW), nas_nndrop (torch's nn.Dropout), nas_bf16 (bf16 autocast), and
+nas_before (NCHW and nn.Dropout: the trainer before 2026-11-24's changes). Every run is a
+fresh process, so nothing one method sets up carries over to the next.
 
 Same architecture (the `baseline` preset), same recipe (SGD nesterov, OneCycle, batch 128,
 +-7 degree rotation). The methods alternate, repeat by repeat, so machine noise hits all of
@@ -17,8 +21,13 @@ them. Prints images/s and final test accuracy per method; the last line is `rati
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import json
 import math
+import os
+import subprocess
+import sys
 import time
 
 import torch
@@ -26,10 +35,22 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Subset
 from torchvision import datasets, transforms
 
+import nas.build
 from nas.build import build
 from nas.data import MEAN, STD, load_mnist, prepare_raw, resolve_device
 from nas.presets import get_preset
 from nas.train import make_optimizer, train
+
+
+@contextlib.contextmanager
+def torch_dropout():
+    """Build models with torch.nn.Dropout instead of nas.layers.Dropout (benchmark only)."""
+    saved = nas.build.FastDropout
+    nas.build.FastDropout = torch.nn.Dropout
+    try:
+        yield
+    finally:
+        nas.build.FastDropout = saved
 
 
 def plain_run(spec, cfg, root, device, limit, seed) -> tuple[float, float, int]:
@@ -46,7 +67,8 @@ def plain_run(spec, cfg, root, device, limit, seed) -> tuple[float, float, int]:
         train_ds = Subset(train_ds, range(limit))
     test_ds = datasets.MNIST(root, train=False, download=False, transform=tf_test)
     loader = DataLoader(train_ds, batch_size=cfg.batch_size, shuffle=True)
-    model = build(spec).to(device)
+    with torch_dropout():  # what users write: torch's own layers
+        model = build(spec).to(device)
     opt, sched, _ = make_optimizer(model, cfg, len(loader))
     t0 = time.perf_counter()
     for _ in range(cfg.epochs):
@@ -69,11 +91,38 @@ def plain_run(spec, cfg, root, device, limit, seed) -> tuple[float, float, int]:
     return seconds, 100.0 * correct / len(test_ds), len(train_ds) * cfg.epochs
 
 
-def nas_run(spec, cfg, data, limit, seed) -> tuple[float, float, int]:
-    res = train(spec, cfg, data, seed=seed, progress=False, train_limit=limit or None)
+def nas_run(spec, cfg, data, limit, seed, nn_dropout=False) -> tuple[float, float, int]:
+    with torch_dropout() if nn_dropout else contextlib.nullcontext():
+        res = train(spec, cfg, data, seed=seed, progress=False, train_limit=limit or None)
     seconds = sum(r["train_s"] for r in res.history)
     n = min(limit, len(data.train)) if limit else len(data.train)
     return seconds, res.history[-1]["test_acc"], n * cfg.epochs
+
+
+METHODS = {  # name: (recipe change, torch's nn.Dropout, extra environment)
+    "plain": None,
+    "nas": ({}, False, {}),
+    "nas_nchw": ({"channels_last": False}, False, {}),
+    "nas_nndrop": ({}, True, {}),
+    "nas_bf16": ({"bf16": True}, False, {}),
+    "nas_before": ({"channels_last": False}, True, {}),
+}
+
+
+def one(args) -> None:
+    """One method, one seed, in this (fresh) process; prints one JSON line."""
+    device = resolve_device(args.device)
+    preset = get_preset("baseline")
+    cfg = dataclasses.replace(preset.train, epochs=args.epochs)
+    if args.one == "plain":
+        sec, acc, n = plain_run(preset.spec, cfg, prepare_raw(args.data_dir), device, args.limit,
+                                args.seed)
+    else:
+        change, nn_dropout, _ = METHODS[args.one]
+        data = load_mnist(args.data_dir, str(device), 0)
+        sec, acc, n = nas_run(preset.spec, dataclasses.replace(cfg, **change), data, args.limit,
+                              args.seed, nn_dropout)
+    print(json.dumps({"seconds": sec, "acc": acc, "images": n}))
 
 
 def main() -> None:
@@ -83,30 +132,32 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=2, help="alternating rounds (seed = round)")
     p.add_argument("--device", default="auto")
     p.add_argument("--data-dir", default=None)
+    p.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset")
+    p.add_argument("--one", choices=list(METHODS), help=argparse.SUPPRESS)
+    p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = p.parse_args()
-    device = resolve_device(args.device)
-    preset = get_preset("baseline")
-    cfg = dataclasses.replace(preset.train, epochs=args.epochs)
-    fast = dataclasses.replace(cfg, bf16=True, channels_last=True)
-    root = prepare_raw(args.data_dir)
-    data = load_mnist(args.data_dir, str(device), 0)
-    print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"{args.epochs} epochs on {args.limit or 60000} images, {args.repeats} rounds")
-    methods = {
-        "plain": lambda s: plain_run(preset.spec, cfg, root, device, args.limit, s),
-        "nas": lambda s: nas_run(preset.spec, cfg, data, args.limit, s),
-        "nas_bf16_cl": lambda s: nas_run(preset.spec, fast, data, args.limit, s),
-    }
+    if args.one:
+        return one(args)
+    methods = args.methods.split(",")
+    print(f"device {resolve_device(args.device)}, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads, {args.epochs} epochs on {args.limit or 60000} "
+          f"images, {args.repeats} rounds; each run in a fresh process")
     totals = {k: [0.0, 0] for k in methods}
     accs: dict[str, list[float]] = {k: [] for k in methods}
     for seed in range(args.repeats):
-        for name, fn in methods.items():
-            sec, acc, n = fn(seed)
-            totals[name][0] += sec
-            totals[name][1] += n
-            accs[name].append(acc)
-            print(f"round {seed} {name:12s} {n / sec:8.0f} img/s  {sec:7.1f} s  "
-                  f"final test acc {acc:.2f}%", flush=True)
+        for name in methods:
+            env = {**os.environ, **(METHODS[name][2] if METHODS[name] else {})}
+            cmd = [sys.executable, __file__, "--one", name, "--seed", str(seed), "--epochs",
+                   str(args.epochs), "--limit", str(args.limit), "--device", args.device]
+            if args.data_dir:
+                cmd += ["--data-dir", args.data_dir]
+            out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            totals[name][0] += r["seconds"]
+            totals[name][1] += r["images"]
+            accs[name].append(r["acc"])
+            print(f"round {seed} {name:12s} {r['images'] / r['seconds']:8.0f} img/s  "
+                  f"{r['seconds']:7.1f} s  final test acc {r['acc']:.2f}%", flush=True)
     rate = {k: n / s for k, (s, n) in totals.items()}
     for k in methods:
         a = torch.tensor(accs[k], dtype=torch.float64)

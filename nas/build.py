@@ -6,6 +6,7 @@ from collections import OrderedDict
 
 from torch import nn
 
+from nas.layers import Dropout as FastDropout
 from nas.spec import (
     BN,
     GAP,
@@ -54,7 +55,8 @@ def build(spec: ArchSpec) -> nn.Sequential:
     mods: OrderedDict[str, nn.Module] = OrderedDict()
     for layer, name, li in zip(spec.layers, layer_names(spec), info.layers, strict=True):
         cls, args, kwargs = torch_layer(layer, shape)
-        mods[name] = getattr(nn, cls)(*args, **kwargs)
+        # the CPU's nn.Dropout draws its mask slowly: same layer, cheaper mask (nas/layers.py)
+        mods[name] = (FastDropout if cls == "Dropout" else getattr(nn, cls))(*args, **kwargs)
         shape = li.out_shape
     if info.needs_flatten:
         mods["logits"] = nn.Flatten()

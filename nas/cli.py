@@ -151,10 +151,22 @@ class DataStats:
 
 def _add_recipe_args(p) -> None:
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
-                   help="bf16 autocast and channels-last (default: the recipe's)")
+                   help="bf16 autocast (default: the recipe's)")
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                   help="NHWC memory format (default: the recipe's, on unless it says off)")
     p.add_argument("--ema", type=float, default=None, metavar="DECAY",
                    help="keep and report an EMA of the weights, e.g. 0.999; 0 turns it off "
                         "(default: the recipe's)")
+    p.add_argument("--workers", type=_positive("--workers"), default=1,
+                   help="seeds trained at once, in separate processes with cpu_count // "
+                        "workers threads each (default: 1)")
+    p.add_argument("--train-limit", type=_positive("--train-limit"), default=None,
+                   help="train on the first N images only (quick runs; recorded)")
+    p.add_argument("--eval-limit", type=_positive("--eval-limit"), default=None,
+                   help="test on the first N images only (quick runs; recorded)")
+    p.add_argument("--resume", action="store_true",
+                   help="reuse the seeds already trained under this --name and go on from a "
+                        "cut-short seed's last epoch (checkpoint_seed<N>.pt)")
 
 
 class Train:
@@ -186,8 +198,10 @@ def _run_seeds(args, kind: str) -> int:
     seeds = _parse_seeds(args.seeds)
     if args.epochs is not None:
         cfg = dataclasses.replace(cfg, epochs=args.epochs)
-    if args.bf16 is not None:  # channels-last goes with it, as in nas search --bf16
-        cfg = dataclasses.replace(cfg, bf16=args.bf16, channels_last=args.bf16)
+    if args.bf16 is not None:
+        cfg = dataclasses.replace(cfg, bf16=args.bf16)
+    if args.channels_last is not None:
+        cfg = dataclasses.replace(cfg, channels_last=args.channels_last)
     if args.ema is not None:
         cfg = dataclasses.replace(cfg, ema=args.ema)
     cfg.validate()
@@ -196,7 +210,9 @@ def _run_seeds(args, kind: str) -> int:
     out = Path(args.results_dir) / kind / (args.name or name)
     check_writable(out)
     data = load_mnist(args.data_dir, str(device), 0)
-    log_file = (out / "log.txt").open("w")
+    if not args.resume:
+        (out / "log.txt").write_text("")
+    log_file = (out / "log.txt").open("a")  # append: --workers processes write to it too
 
     def log(line: str) -> None:
         print(line, flush=True)
@@ -204,7 +220,17 @@ def _run_seeds(args, kind: str) -> int:
         log_file.flush()
 
     log(f"$ nas {' '.join(sys.argv[1:])}" if sys.argv[0].endswith("nas") else f"# {kind} {name}")
-    summary = train_seeds(spec, cfg, data, seeds, out, log, progress=not args.no_progress)
+    if args.workers > 1:
+        import torch
+
+        from nas.runs import worker_threads
+
+        torch.set_num_threads(worker_threads(args.workers))  # recorded as each worker's
+    limits = {k: v for k, v in (("train_limit", args.train_limit),
+                                ("eval_limit", args.eval_limit)) if v}
+    summary = train_seeds(spec, cfg, data, seeds, out, log, progress=not args.no_progress,
+                          resume=args.resume, workers=args.workers, data_dir=args.data_dir,
+                          limits=limits)
     if kind == "verify":
         from nas.runs import write_json
 

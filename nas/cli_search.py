@@ -66,8 +66,8 @@ class Search:
                        help="TPE's random trials before it models the space; enqueued and "
                             "earlier trials count (default 10, Optuna's)")
         p.add_argument("--bf16", action="store_true",
-                       help="bf16 autocast + channels-last for every candidate (faster on GPUs "
-                            "and on CPUs with AVX512-BF16; recorded in each trial's recipe)")
+                       help="bf16 autocast for every candidate (faster on GPUs and on CPUs "
+                            "with AVX512-BF16; recorded in each trial's recipe)")
         p.add_argument("--no-progress", action="store_true")
         _add_data_args(p)
 
@@ -148,16 +148,22 @@ class Report:
 
 
 class Export:
-    help = "export a trial as standalone PyTorch code (model.py) with its weights"
-    __doc__ = """Export a study's trial as a standalone model.py (torch only), weights.pt
-(a state_dict), spec.json and train_config.json. 'best' follows the study's selection rule:
-the highest final-epoch validation accuracy (ties: fewer parameters); the test set never
-selects. The export is checked in a fresh process: same parameter count and the same test
-accuracy as recorded for the trial, to the image."""
+    help = "export a trial or a verified run as standalone PyTorch code (model.py) with weights"
+    __doc__ = """Export a study's trial, or one seed of a `nas verify` run, as a standalone
+model.py (torch only), weights.pt (a state_dict), spec.json, train_config.json and preset.json.
+For a trial, 'best' follows the study's selection rule: the highest final-epoch validation
+accuracy (ties: fewer parameters); its weights were trained without the validation images.
+--verify NAME takes results/verify/NAME/ instead: weights trained on all 60,000 images, seed
+0 (or --seed); the test set never selects. The export is checked in a fresh process: same
+parameter count and the same test accuracy as recorded, to the image."""
 
     def add_arguments(self, p):
-        p.add_argument("study", help="a study under results/")
+        p.add_argument("study", nargs="?", help="a study under results/")
         p.add_argument("--trial", default="best", help="trial number or 'best' (default)")
+        p.add_argument("--verify", metavar="NAME",
+                       help="export results/verify/NAME/ (a `nas verify` run) instead of a trial")
+        p.add_argument("--seed", type=int, default=None,
+                       help="with --verify: which seed's weights (default: the first run)")
         p.add_argument("--out", required=True, help="folder to create")
         p.add_argument("--force", action="store_true", help="overwrite an existing folder")
         p.add_argument("--results-dir", default="results")
@@ -166,14 +172,22 @@ accuracy as recorded for the trial, to the image."""
     def take_action(self, args) -> int:
         from pathlib import Path
 
-        from nas.export import export_trial
+        from nas.export import export_trial, export_verified
 
-        r = export_trial(Path(args.results_dir), args.study, args.trial, Path(args.out),
-                         args.force, args.data_dir)
-        print(f"exported trial {r['trial']} ({r['n_params']:,} params, val {r['val_acc']:.2f}%) "
-              f"to {args.out}/\nchecked in a fresh process: {r['exported_n_params']:,} params, "
-              f"{r['exported_correct']}/{r['n_test']} test images correct "
-              f"(recorded {r['recorded_correct']}/{r['n_test']}): identical")
+        if bool(args.study) == bool(args.verify):
+            raise NasError("give either a STUDY or --verify NAME")
+        if args.verify:
+            r = export_verified(Path(args.results_dir), args.verify, args.seed, Path(args.out),
+                                args.force, args.data_dir)
+            what = (f"verify run {r['verify']} seed {r['seed']} ({r['n_params']:,} params, "
+                    f"final test {r['recorded_test_acc']:.2f}%)")
+        else:
+            r = export_trial(Path(args.results_dir), args.study, args.trial, Path(args.out),
+                             args.force, args.data_dir)
+            what = f"trial {r['trial']} ({r['n_params']:,} params, val {r['val_acc']:.2f}%)"
+        print(f"exported {what} to {args.out}/\nchecked in a fresh process: "
+              f"{r['exported_n_params']:,} params, {r['exported_correct']}/{r['n_test']} test "
+              f"images correct (recorded {r['recorded_correct']}/{r['n_test']}): identical")
         return 0
 
 

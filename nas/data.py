@@ -80,7 +80,9 @@ def prepare_raw(data_dir: str | os.PathLike | None) -> Path:
         if dst.is_file() and dst.stat().st_size == size and stamp.is_file() \
                 and stamp.read_text() == tag:
             continue
-        tmp = dst.with_suffix(".tmp")
+        # A name of this process's own: two runs started at once on an empty cache would
+        # otherwise write (and one delete) the same temp file. os.replace is atomic.
+        tmp = dst.with_name(f"{name}.{os.getpid()}.tmp")
         try:
             opener = gzip.open if src.suffix == ".gz" else open
             with opener(src, "rb") as f, open(tmp, "wb") as g:

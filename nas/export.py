@@ -146,63 +146,115 @@ def check_export(out: Path, data_root: Path, limit: int | None, bf16: bool = Fal
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
+def _new_folder(out: Path, force: bool) -> None:
+    if out.exists() and any(out.iterdir()) and not force:
+        raise NasError(f"export folder {out} exists and is not empty (use --force to overwrite)")
+    if out.exists() and force:
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+
+
+def _write_and_check(out: Path, spec: ArchSpec, train_config: dict, weights: Path, title: str,
+                     preset: dict, recorded: int, n_test: int, data_dir: str | None,
+                     result: dict) -> dict:
+    """model.py, weights, spec, config and preset.json; then the fresh-process check."""
+    from nas.data import prepare_raw
+
+    (out / "model.py").write_text(render_model(spec, title))
+    torch.save(torch.load(weights, map_location="cpu", weights_only=True), out / "weights.pt")
+    write_json(out / "spec.json", spec.to_dict())
+    write_json(out / "train_config.json", train_config)
+    # The same design as a preset file: copy it into nas/found/ to ship it as `--preset NAME`.
+    write_json(out / "preset.json", {"spec": spec.to_dict(), "train": train_config, **preset})
+    raw = prepare_raw(data_dir) / "MNIST" / "raw"
+    limit = n_test if n_test < 10000 else None
+    # Compare like with like: a model trained (and evaluated) in bf16 is checked in bf16;
+    # its fp32 count is recorded too, since that is what `python model.py` prints by default.
+    bf16 = bool(train_config.get("bf16"))
+    got = check_export(out, raw, limit, bf16=bf16)
+    fp32 = check_export(out, raw, limit) if bf16 else got
+    n_params = analyze(spec).n_params
+    result = {
+        **result, "recorded_correct": recorded, "n_test": n_test,
+        "exported_correct": got["correct"], "checked_in": "bf16" if bf16 else "fp32",
+        "exported_correct_fp32": fp32["correct"], "n_params": n_params,
+        "exported_n_params": got["n_params"],
+    }
+    write_json(out / "export.json", result)
+    if got["n_params"] != n_params or got["correct"] != recorded:
+        raise NasError(f"export check failed: recorded {n_params} params, "
+                       f"{recorded}/{n_test} correct; exported {got['n_params']} params, "
+                       f"{got['correct']}/{n_test}")
+    return result
+
+
 def export_trial(results_dir: Path, study_name: str, which: str, out: Path, force: bool,
                  data_dir: str | None) -> dict:
-    from nas.data import prepare_raw
-    from nas.spec import ArchSpec
     from nas.studyio import get_trial, load_study, study_dir, weights_path
 
     study = load_study(results_dir, study_name)
     t = get_trial(study, which)
-    if out.exists() and any(out.iterdir()) and not force:
-        raise NasError(f"export folder {out} exists and is not empty (use --force to overwrite)")
     weights = weights_path(study_dir(results_dir, study_name), t.number)
     if not weights.is_file():
         raise NasError(f"trial {t.number} has no weights at {weights}")
+    _new_folder(out, force)
     spec = ArchSpec.from_dict(t.user_attrs["spec"])
-    if out.exists() and force:
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    title = f"{study_name} trial {t.number}: {describe(spec)}"
-    (out / "model.py").write_text(render_model(spec, title))
-    torch.save(torch.load(weights, map_location="cpu", weights_only=True), out / "weights.pt")
-    write_json(out / "spec.json", spec.to_dict())
-    write_json(out / "train_config.json", t.user_attrs["train_config"])
     meta = json.loads((study_dir(results_dir, study_name) / "study.json").read_text())
-    # The same design as a preset file: copy it into nas/found/ to ship it as `--preset NAME`.
     # Enqueued trials (known designs, anchors) were not proposed by the sampler: say so.
     origin = "enqueued" if "fixed_params" in t.system_attrs else "sampler"
     how = "found by the search" if origin == "sampler" else "enqueued by hand in"
-    write_json(out / "preset.json", {
+    preset = {
         "about": f"{how} {study_name} trial {t.number}: "
                  f"{t.user_attrs['n_params']:,} params, val {t.values[0]:.2f}%",
-        "spec": spec.to_dict(), "train": t.user_attrs["train_config"],
         "source": {"study": study_name, "trial": t.number, "proposed_by": origin,
                    "enqueued": t.user_attrs.get("enqueued"), "val_acc": t.values[0],
                    "command": meta.get("command", "")},
-    })
-    limit = meta.get("eval_limit")
+    }
     test_acc = t.user_attrs["test_acc"][-1]
-    n_test = limit or 10000
-    recorded = round(test_acc * n_test / 100)
-    raw = prepare_raw(data_dir) / "MNIST" / "raw"
-    # Compare like with like: a model trained (and evaluated) in bf16 is checked in bf16;
-    # its fp32 count is recorded too, since that is what `python model.py` prints by default.
-    bf16 = bool(t.user_attrs["train_config"].get("bf16"))
-    got = check_export(out, raw, limit, bf16=bf16)
-    fp32 = check_export(out, raw, limit) if bf16 else got
+    n_test = meta.get("eval_limit") or 10000
     result = {
         "study": study_name, "trial": t.number, "selection": "best final-epoch validation "
         "accuracy" if which == "best" else "by number", "val_acc": t.values[0],
-        "proposed_by": origin, "recorded_test_acc": test_acc, "recorded_correct": recorded,
-        "n_test": n_test,
-        "exported_correct": got["correct"], "checked_in": "bf16" if bf16 else "fp32",
-        "exported_correct_fp32": fp32["correct"], "n_params": t.user_attrs["n_params"],
-        "exported_n_params": got["n_params"],
+        "proposed_by": origin, "recorded_test_acc": test_acc,
     }
-    write_json(out / "export.json", result)
-    if got["n_params"] != result["n_params"] or got["correct"] != recorded:
-        raise NasError(f"export check failed: recorded {result['n_params']} params, "
-                       f"{recorded}/{n_test} correct; exported {got['n_params']} params, "
-                       f"{got['correct']}/{n_test}")
-    return result
+    return _write_and_check(out, spec, t.user_attrs["train_config"], weights,
+                            f"{study_name} trial {t.number}: {describe(spec)}", preset,
+                            round(test_acc * n_test / 100), n_test, data_dir, result)
+
+
+def export_verified(results_dir: Path, name: str, seed: int | None, out: Path, force: bool,
+                    data_dir: str | None) -> dict:
+    """A `nas verify` run's weights for one seed: trained on all 60,000 training images."""
+    import pandas as pd
+
+    folder = Path(results_dir) / "verify" / name
+    if not (folder / "verify.json").is_file():
+        raise NasError(f"no verify run {name!r} (no {folder}/verify.json; see `nas results`)")
+    v = json.loads((folder / "verify.json").read_text())
+    seeds = [int(s) for s in v["per_seed"]]
+    seed = seeds[0] if seed is None else seed  # the first seed run, not the luckiest
+    if seed not in seeds:
+        raise NasError(f"verify run {name!r} has seeds {','.join(map(str, seeds))}, not {seed}")
+    weights = folder / f"weights_seed{seed}.pt"
+    if not weights.is_file():
+        raise NasError(f"verify run {name!r} has no weights for seed {seed} at {weights}")
+    _new_folder(out, force)
+    spec = ArchSpec.from_dict(json.loads((folder / "spec.json").read_text()))
+    shutil.copy(folder / "verify.json", out / "verify.json")
+    last = pd.read_csv(folder / f"history_seed{seed}.csv").iloc[-1]
+    n_test = int(last.get("test_n", 10000))  # runs from before test_n was recorded: all 10,000
+    final = v["per_seed"][str(seed)]["final_acc"]
+    preset = {
+        "about": f"{v['name']}, verified by `nas verify` as {name}: {v['n_params']:,} params, "
+                 f"final test {v['final_mean']:.2f} +- {v['final_std']:.2f}% over "
+                 f"{len(seeds)} seeds",
+        "source": {"verify": name, "design": v["name"], "seed": seed},
+    }
+    result = {
+        "verify": name, "seed": seed, "recorded_test_acc": final,
+        "final_mean": v["final_mean"], "final_std": v["final_std"], "seeds": seeds,
+    }
+    return _write_and_check(out, spec, v["train_config"], weights,
+                            f"{v['name']} ({name}, seed {seed}, 60,000 training images): "
+                            f"{describe(spec)}", preset, round(final * n_test / 100), n_test,
+                            data_dir, result)

@@ -75,8 +75,11 @@ def verify_frame(results_dir: Path) -> pd.DataFrame:
         seeds = v["per_seed"]
         best_seed = max(seeds, key=lambda s: seeds[s]["best_acc"])
         finals = [seeds[s]["final_acc"] for s in seeds]
+        name = path.parent.name  # the --name it ran under; v["name"] is the design
+        if v.get("limits"):  # a quick run on part of the data must not pass for a real one
+            name += " (" + ", ".join(f"{k} {n:,}" for k, n in v["limits"].items()) + ")"
         rows.append({
-            "name": path.parent.name,  # the --name it ran under; v["name"] is the design
+            "name": name,
             "params": v["n_params"], "epochs": v["epochs"],
             "best": f"{seeds[best_seed]['best_acc']:.2f}% ({seeds[best_seed]['best_epoch']})",
             "final": f"{v['final_mean']:.2f} ± {v['final_std']:.2f}% "

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import platform
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -36,7 +36,10 @@ def check_writable(path: Path) -> None:
 
 
 def write_json(path: Path, obj) -> None:
-    path.write_text(json.dumps(obj, indent=2) + "\n")
+    # whole or not at all: seeds run side by side (--resume) write the same files
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2) + "\n")
+    tmp.replace(path)
 
 
 def environment() -> dict:
@@ -69,6 +72,79 @@ def t_interval95(values: list[float]) -> tuple[float, float]:
     return (x.mean().item() - half, x.mean().item() + half)
 
 
+def _same_run(out_dir: Path, spec: ArchSpec, cfg: TrainConfig) -> None:
+    """--resume only continues a run of the very same spec and training config."""
+    from nas.errors import NasError
+
+    for file, want in (("spec.json", spec.to_dict()), ("train_config.json", cfg.to_dict())):
+        path = out_dir / file
+        if path.is_file() and json.loads(path.read_text()) != json.loads(json.dumps(want)):
+            raise NasError(f"--resume: {path} is another run's; give a new --name, "
+                           "or drop --resume to start over")
+
+
+def train_seed(
+    spec: ArchSpec,
+    cfg: TrainConfig,
+    data: MNISTData,
+    seed: int,
+    out_dir: Path,
+    log: Callable[[str], None] = print,
+    progress: bool = True,
+    resume: bool = False,
+    limits: dict | None = None,
+) -> list[dict]:
+    """One seed into out_dir (history_seed<N>.csv, weights_seed<N>.pt); returns its history.
+
+    It checkpoints after every epoch. With ``resume`` a seed already trained there is reused
+    and one cut short goes on from its checkpoint.
+    """
+    hist_path, weights = out_dir / f"history_seed{seed}.csv", out_dir / f"weights_seed{seed}.pt"
+    ckpt = out_dir / f"checkpoint_seed{seed}.pt"
+    if resume and hist_path.is_file() and weights.is_file():
+        log(f"seed {seed}: trained before, reusing {hist_path.name} (--resume)")
+        return pd.read_csv(hist_path).to_dict("records")
+    if not resume:
+        ckpt.unlink(missing_ok=True)
+    elif ckpt.is_file():
+        log(f"seed {seed}: going on from {ckpt.name} (--resume)")
+
+    def show(r: dict) -> None:
+        log(f"seed {seed} epoch {r['epoch']:2d}  lr {r['lr']:.4f}  "
+            f"train loss {r['train_loss']:.4f} acc {r['train_acc']:.2f}  "
+            f"test loss {r['test_loss']:.4f} acc {r['test_acc']:.2f}  {r['train_s']:.1f}s")
+
+    res = train(spec, cfg, data, seed=seed, callback=show, progress=progress,
+                desc=f"seed {seed} ", checkpoint=ckpt, **(limits or {}))
+    if res.stop_reason:
+        log(f"seed {seed}: {res.stop_reason}")
+    pd.DataFrame(res.history).to_csv(hist_path, index=False)
+    torch.save(res.model.state_dict(), weights)
+    ckpt.unlink(missing_ok=True)
+    return res.history
+
+
+def _seed_worker(spec: dict, cfg: dict, data_dir, device: str, seed: int, out_dir: str,
+                 threads: int, limits: dict | None) -> None:
+    """One seed in a spawned process: its own data, its lines appended to the run's log."""
+    from nas.data import load_mnist
+
+    torch.set_num_threads(threads)
+    data = load_mnist(data_dir, device, 0)
+    with (Path(out_dir) / "log.txt").open("a") as f:
+        def log(line: str) -> None:
+            print(line, flush=True)
+            f.write(line + "\n")
+            f.flush()
+
+        train_seed(ArchSpec.from_dict(spec), TrainConfig.from_dict(cfg), data, seed,
+                   Path(out_dir), log, progress=False, resume=True, limits=limits)
+
+
+def worker_threads(workers: int) -> int:
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
 def train_seeds(
     spec: ArchSpec,
     cfg: TrainConfig,
@@ -77,37 +153,60 @@ def train_seeds(
     out_dir: Path,
     log: Callable[[str], None] = print,
     progress: bool = True,
+    resume: bool = False,
+    workers: int = 1,
+    data_dir: str | None = None,
+    limits: dict | None = None,
 ) -> dict:
-    """Train once per seed on data.train, judge on data.test; write files; return the summary."""
+    """Train once per seed on data.train, judge on data.test; write files; return the summary.
+
+    With ``resume``, seeds already trained in ``out_dir`` are reused and a seed cut short goes
+    on from its checkpoint (see train_seed), so a long run survives being stopped, and seeds
+    trained by separate processes into one folder are summarized by a last ``resume`` run.
+    ``workers`` > 1 trains that many seeds at once in spawned processes (each loads the data
+    from ``data_dir`` and gets cpu_count // workers threads), which is exactly that.
+    ``limits``: train()'s train_limit / eval_limit, for quick runs and tests.
+    """
     from nas.plots import curves_figure, write_html
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    if resume:
+        _same_run(out_dir, spec, cfg)
     info = analyze(spec)
     write_json(out_dir / "spec.json", spec.to_dict())
     write_json(out_dir / "train_config.json", cfg.to_dict())
     log(f"{info.n_params:,} params, {info.macs:,} MACs, {cfg.epochs} epochs, "
-        f"{len(data.train):,} training images, seeds {','.join(map(str, seeds))}")
-    histories = {}
-    t0 = time.perf_counter()
-    for seed in seeds:
-        def show(r: dict, seed: int = seed) -> None:
-            log(f"seed {seed} epoch {r['epoch']:2d}  lr {r['lr']:.4f}  "
-                f"train loss {r['train_loss']:.4f} acc {r['train_acc']:.2f}  "
-                f"test loss {r['test_loss']:.4f} acc {r['test_acc']:.2f}  {r['train_s']:.1f}s")
+        f"{len(data.train.head((limits or {}).get('train_limit'))):,} training images, "
+        f"seeds {','.join(map(str, seeds))}" + (f", {workers} at a time" if workers > 1 else ""))
+    if workers > 1 and len(seeds) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
 
-        res = train(spec, cfg, data, seed=seed, callback=show, progress=progress,
-                    desc=f"seed {seed} ")
-        if res.stop_reason:
-            log(f"seed {seed}: {res.stop_reason}")
-        histories[seed] = res.history
-        pd.DataFrame(res.history).to_csv(out_dir / f"history_seed{seed}.csv", index=False)
-        torch.save(res.model.state_dict(), out_dir / f"weights_seed{seed}.pt")
+        if not resume:  # start over: nothing of an earlier run in this folder is reused
+            for seed in seeds:
+                for f in ("history_seed{}.csv", "weights_seed{}.pt", "checkpoint_seed{}.pt"):
+                    (out_dir / f.format(seed)).unlink(missing_ok=True)
+        args = (spec.to_dict(), cfg.to_dict(), data_dir, str(data.train.x.device))
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(min(workers, len(seeds)), mp_context=ctx) as pool:
+            jobs = [pool.submit(_seed_worker, *args, seed, str(out_dir), worker_threads(workers),
+                                limits) for seed in seeds]
+            for job in jobs:
+                job.result()  # a worker's error is raised here
+        # every seed is on disk now: read them back, without a "reusing" line per seed
+        histories = {seed: train_seed(spec, cfg, data, seed, out_dir, log=lambda _: None,
+                                      resume=True) for seed in seeds}
+    else:
+        histories = {seed: train_seed(spec, cfg, data, seed, out_dir, log, progress, resume,
+                                      limits) for seed in seeds}
     summary = summarize(histories)
     finals = [v["final_acc"] for v in summary["per_seed"].values()]
     summary.update(
         n_params=info.n_params, macs=info.macs, epochs=cfg.epochs, seeds=seeds,
         reached_99_4=sum(f >= 99.4 for f in finals), ci95=t_interval95(finals),
-        minutes=(time.perf_counter() - t0) / 60, device=str(data.train.x.device),
+        # compute, summed over seeds: right for a resumed run and for seeds run side by side
+        minutes=sum(r["time_s"] for h in histories.values() for r in h) / 60,
+        device=str(data.train.x.device), workers=workers, limits=limits or {},
         environment=environment(),
     )
     for seed, s in summary["per_seed"].items():

@@ -63,7 +63,7 @@ class SearchConfig:
     enqueue: tuple = ()  # names from the space's KNOWN, tried first
     workers: int = 1  # processes on this machine sharing one storage
     startup_trials: int = 10  # TPE: random trials (enqueued ones count) before it models
-    bf16: bool = False  # train every candidate with bf16 autocast + channels-last
+    bf16: bool = False  # train every candidate with bf16 autocast (and channels-last)
     prune_from: int | None = None  # first epoch the median pruner compares at (None: epochs // 3)
     storage: str | None = None  # RDB URL; default: journal file in the study folder
     device: str = "auto"

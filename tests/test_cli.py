@@ -60,7 +60,7 @@ def test_train_writes_files(capsys, tmp_path, data_dir, monkeypatch):
 
     monkeypatch.setattr(runs, "train", small)
     rc, out, _ = run(capsys, "train", "--preset", "ref7070", "--epochs", "2", "--seeds", "0,1",
-                     "--results-dir", str(tmp_path), "--no-progress")
+                     "--results-dir", str(tmp_path), "--no-progress", "--no-channels-last")
     assert rc == 0, out
     d = tmp_path / "train" / "ref7070"
     for f in ("history_seed0.csv", "history_seed1.csv", "weights_seed0.pt", "spec.json",
@@ -68,7 +68,72 @@ def test_train_writes_files(capsys, tmp_path, data_dir, monkeypatch):
         assert (d / f).is_file(), f
     s = json.loads((d / "summary.json").read_text())
     assert s["n_params"] == 7070 and set(s["per_seed"]) == {"0", "1"}
+    cfg = json.loads((d / "train_config.json").read_text())
+    assert cfg["channels_last"] is False and cfg["bf16"] is False  # on by default: flag wins
     assert "final-epoch test accuracy over 2 seeds" in out
+
+
+class Killed(Exception):
+    pass
+
+
+def test_resume_reuses_seeds_and_goes_on_from_a_checkpoint(capsys, tmp_path, monkeypatch):
+    """Seeds trained apart into one --name, one of them killed mid-run, summarized by --resume."""
+    from nas import runs
+
+    orig, kill_at = runs.train, {}
+
+    def small(*a, **kw):
+        show = kw["callback"]
+
+        def callback(r):
+            show(r)
+            if kill_at.get(kw["seed"]) == r["epoch"]:
+                raise Killed  # as if the process died right after this epoch's checkpoint
+        return orig(*a, **{**kw, "callback": callback, "train_limit": 1000, "eval_limit": 500})
+
+    monkeypatch.setattr(runs, "train", small)
+    args = ["verify", "--preset", "ref7070", "--epochs", "3", "--results-dir", str(tmp_path),
+            "--no-progress"]
+    assert run(capsys, *args, "--seeds", "1", "--name", "whole")[0] == 0
+    assert run(capsys, *args, "--seeds", "0", "--name", "r", "--resume")[0] == 0
+    kill_at[1] = 2
+    with pytest.raises(Killed):
+        run(capsys, *args, "--seeds", "1", "--name", "r", "--resume")
+    capsys.readouterr()
+    d = tmp_path / "verify" / "r"
+    assert (d / "checkpoint_seed1.pt").is_file() and not (d / "history_seed1.csv").exists()
+    kill_at.clear()
+    rc, out, _ = run(capsys, *args, "--seeds", "0,1", "--name", "r", "--resume")
+    assert rc == 0, out
+    assert "seed 0: trained before" in out and "seed 1: going on from checkpoint_seed1.pt" in out
+    assert "seed 1 epoch  3" in out and "seed 1 epoch  2" not in out
+    assert not (d / "checkpoint_seed1.pt").exists()
+    v = json.loads((d / "verify.json").read_text())
+    whole = json.loads((tmp_path / "verify" / "whole" / "verify.json").read_text())
+    assert set(v["per_seed"]) == {"0", "1"}
+    assert v["per_seed"]["1"]["final_acc"] == whole["per_seed"]["1"]["final_acc"]
+    assert "seed 0 epoch  1" in (d / "log.txt").read_text()  # the log of every part is kept
+    one_line_error(capsys, *args, "--seeds", "0", "--name", "r", "--resume", "--bf16",
+                   match="another run's")
+
+
+def test_verify_seeds_in_parallel_workers(capsys, tmp_path):
+    """--workers 2: two spawned processes, one log, one summary; limits are recorded."""
+    rc, out, err = run(capsys, "verify", "--preset", "ref7070", "--epochs", "1", "--seeds", "0,1",
+                       "--workers", "2", "--train-limit", "1000", "--eval-limit", "500",
+                       "--results-dir", str(tmp_path), "--no-progress")
+    assert rc == 0, err
+    d = tmp_path / "verify" / "ref7070"
+    v = json.loads((d / "verify.json").read_text())
+    assert set(v["per_seed"]) == {"0", "1"} and v["workers"] == 2
+    assert v["limits"] == {"train_limit": 1000, "eval_limit": 500}
+    log = (d / "log.txt").read_text()
+    assert "seed 0 epoch  1" in log and "seed 1 epoch  1" in log and "2 at a time" in log
+    assert "final-epoch test accuracy over 2 seeds" in log
+    assert not list(d.glob("checkpoint_seed*"))
+    rc, out, _ = run(capsys, "results", "--results-dir", str(tmp_path))
+    assert "ref7070 (train_limit 1,000, eval_limit 500)" in out
 
 
 @pytest.mark.parametrize("argv", [["--version-nope"], ["train"], ["frobnicate"]])

@@ -54,6 +54,23 @@ def test_truncated_file_is_detected(tmp_path, data_dir, monkeypatch):
     assert not list(src.glob("*-ubyte"))  # nothing is ever written into the source
 
 
+def _prepare(data_dir: str) -> str:
+    return str(prepare_raw(data_dir))
+
+
+def test_runs_started_together_share_an_empty_cache(tmp_path, data_dir, monkeypatch):
+    """Two `nas verify` started at once on a fresh machine raced on one temp file (seen here)."""
+    import multiprocessing as mp
+
+    monkeypatch.setenv("NAS_CACHE_DIR", str(tmp_path / "cache"))
+    with mp.get_context("spawn").Pool(3) as pool:  # spawn: children read the env afresh
+        roots = pool.map(_prepare, [data_dir] * 3)
+    assert len(set(roots)) == 1
+    raw = tmp_path / "cache" / "MNIST" / "raw"
+    assert {p.name: p.stat().st_size for p in raw.glob("*-ubyte")} == FILES
+    assert not list(raw.glob("*.tmp"))
+
+
 def test_augment_identity_fill_and_determinism(mnist):
     x = mnist.test.x[:16]
     g = torch.Generator().manual_seed(0)

@@ -161,6 +161,31 @@ def test_verify_a_trial(capsys, results, monkeypatch):
     assert "95% CI" in out
 
 
+def test_export_a_verified_seed(capsys, results, tmp_path):
+    """After test_verify_a_trial: seed 1's 60,000-image weights, checked to the image."""
+    name = next((results / "verify").glob("*/verify.json")).parent.name
+    out = tmp_path / "ev"
+    rc, text, err = nas(capsys, "export", "--verify", name, "--seed", "1", "--results-dir",
+                        str(results), "--out", str(out))
+    assert rc == 0, err
+    r = json.loads((out / "export.json").read_text())
+    assert r["seed"] == 1 and r["n_test"] == 300 and r["exported_correct"] == r["recorded_correct"]
+    v = json.loads((out / "verify.json").read_text())
+    assert r["recorded_test_acc"] == v["per_seed"]["1"]["final_acc"]
+    assert json.loads((out / "preset.json").read_text())["source"]["seed"] == 1
+    seed_weights = results / "verify" / name / "weights_seed1.pt"
+    import torch
+
+    a, b = torch.load(out / "weights.pt"), torch.load(seed_weights)
+    assert all(torch.equal(a[k], b[k]) for k in b)
+    rc, _, err = nas(capsys, "export", "--verify", name, "--seed", "7", "--results-dir",
+                     str(results), "--out", str(tmp_path / "e7"))
+    assert rc == 2 and "not 7" in err
+    rc, _, err = nas(capsys, "export", "s", "--verify", name, "--results-dir", str(results),
+                     "--out", str(tmp_path / "e8"))
+    assert rc == 2 and "either a STUDY or --verify" in err
+
+
 def test_results_table(capsys, results):
     """After test_verify_a_trial: one row per verify run, with its seeds and finals."""
     rc, out, err = nas(capsys, "results", "--results-dir", str(results))
