@@ -228,9 +228,14 @@ def _run_seeds(args, kind: str) -> int:
         torch.set_num_threads(worker_threads(args.workers))  # recorded as each worker's
     limits = {k: v for k, v in (("train_limit", args.train_limit),
                                 ("eval_limit", args.eval_limit)) if v}
-    summary = train_seeds(spec, cfg, data, seeds, out, log, progress=not args.no_progress,
-                          resume=args.resume, workers=args.workers, data_dir=args.data_dir,
-                          limits=limits)
+    try:
+        summary = train_seeds(spec, cfg, data, seeds, out, log, progress=not args.no_progress,
+                              resume=args.resume, workers=args.workers, data_dir=args.data_dir,
+                              limits=limits)
+    except KeyboardInterrupt:
+        log(f"interrupted: finished seeds and each seed's last epoch are kept in {out}/; "
+            f"go on with the same command and --resume")
+        raise
     if kind == "verify":
         from nas.runs import write_json
 

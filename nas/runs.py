@@ -72,14 +72,23 @@ def t_interval95(values: list[float]) -> tuple[float, float]:
     return (x.mean().item() - half, x.mean().item() + half)
 
 
-def _same_run(out_dir: Path, spec: ArchSpec, cfg: TrainConfig) -> None:
-    """--resume only continues a run of the very same spec and training config."""
+def _same_run(out_dir: Path, spec: ArchSpec, cfg: TrainConfig, limits: dict) -> None:
+    """--resume only continues a run of the very same spec, training config and data limits."""
     from nas.errors import NasError
 
-    for file, want in (("spec.json", spec.to_dict()), ("train_config.json", cfg.to_dict())):
-        path = out_dir / file
-        if path.is_file() and json.loads(path.read_text()) != json.loads(json.dumps(want)):
-            raise NasError(f"--resume: {path} is another run's; give a new --name, "
+    if not (out_dir / "spec.json").is_file():
+        return  # nothing there yet
+    limits_file = out_dir / "limits.json"  # absent: a full run
+    had = {
+        "spec.json": json.loads((out_dir / "spec.json").read_text()),
+        "train_config.json": json.loads((out_dir / "train_config.json").read_text()),
+        "limits.json": json.loads(limits_file.read_text()) if limits_file.is_file() else {},
+    }
+    want = {"spec.json": spec.to_dict(), "train_config.json": cfg.to_dict(),
+            "limits.json": limits}
+    for file in had:
+        if had[file] != json.loads(json.dumps(want[file])):
+            raise NasError(f"--resume: {out_dir / file} is another run's; give a new --name, "
                            "or drop --resume to start over")
 
 
@@ -170,13 +179,18 @@ def train_seeds(
     from nas.plots import curves_figure, write_html
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    limits = limits or {}
     if resume:
-        _same_run(out_dir, spec, cfg)
+        _same_run(out_dir, spec, cfg, limits)
     info = analyze(spec)
     write_json(out_dir / "spec.json", spec.to_dict())
     write_json(out_dir / "train_config.json", cfg.to_dict())
+    if limits:
+        write_json(out_dir / "limits.json", limits)
+    else:  # a full run: no limits file, and none left from an earlier quick run
+        (out_dir / "limits.json").unlink(missing_ok=True)
     log(f"{info.n_params:,} params, {info.macs:,} MACs, {cfg.epochs} epochs, "
-        f"{len(data.train.head((limits or {}).get('train_limit'))):,} training images, "
+        f"{len(data.train.head(limits.get('train_limit'))):,} training images, "
         f"seeds {','.join(map(str, seeds))}" + (f", {workers} at a time" if workers > 1 else ""))
     if workers > 1 and len(seeds) > 1:
         import multiprocessing
@@ -206,7 +220,7 @@ def train_seeds(
         reached_99_4=sum(f >= 99.4 for f in finals), ci95=t_interval95(finals),
         # compute, summed over seeds: right for a resumed run and for seeds run side by side
         minutes=sum(r["time_s"] for h in histories.values() for r in h) / 60,
-        device=str(data.train.x.device), workers=workers, limits=limits or {},
+        device=str(data.train.x.device), workers=workers, limits=limits,
         environment=environment(),
     )
     for seed, s in summary["per_seed"].items():

@@ -73,10 +73,6 @@ def test_train_writes_files(capsys, tmp_path, data_dir, monkeypatch):
     assert "final-epoch test accuracy over 2 seeds" in out
 
 
-class Killed(Exception):
-    pass
-
-
 def test_resume_reuses_seeds_and_goes_on_from_a_checkpoint(capsys, tmp_path, monkeypatch):
     """Seeds trained apart into one --name, one of them killed mid-run, summarized by --resume."""
     from nas import runs
@@ -89,7 +85,7 @@ def test_resume_reuses_seeds_and_goes_on_from_a_checkpoint(capsys, tmp_path, mon
         def callback(r):
             show(r)
             if kill_at.get(kw["seed"]) == r["epoch"]:
-                raise Killed  # as if the process died right after this epoch's checkpoint
+                raise KeyboardInterrupt  # Ctrl-C right after this epoch's checkpoint
         return orig(*a, **{**kw, "callback": callback, "train_limit": 1000, "eval_limit": 500})
 
     monkeypatch.setattr(runs, "train", small)
@@ -98,9 +94,8 @@ def test_resume_reuses_seeds_and_goes_on_from_a_checkpoint(capsys, tmp_path, mon
     assert run(capsys, *args, "--seeds", "1", "--name", "whole")[0] == 0
     assert run(capsys, *args, "--seeds", "0", "--name", "r", "--resume")[0] == 0
     kill_at[1] = 2
-    with pytest.raises(Killed):
-        run(capsys, *args, "--seeds", "1", "--name", "r", "--resume")
-    capsys.readouterr()
+    rc, out, err = run(capsys, *args, "--seeds", "1", "--name", "r", "--resume")
+    assert rc == 130 and "go on with the same command and --resume" in out
     d = tmp_path / "verify" / "r"
     assert (d / "checkpoint_seed1.pt").is_file() and not (d / "history_seed1.csv").exists()
     kill_at.clear()
@@ -115,7 +110,10 @@ def test_resume_reuses_seeds_and_goes_on_from_a_checkpoint(capsys, tmp_path, mon
     assert v["per_seed"]["1"]["final_acc"] == whole["per_seed"]["1"]["final_acc"]
     assert "seed 0 epoch  1" in (d / "log.txt").read_text()  # the log of every part is kept
     one_line_error(capsys, *args, "--seeds", "0", "--name", "r", "--resume", "--bf16",
-                   match="another run's")
+                   match="train_config.json is another run's")
+    # the monkeypatched limits are not the CLI's: as a run without limits, r matches
+    one_line_error(capsys, *args, "--seeds", "0", "--name", "r", "--resume", "--train-limit",
+                   "900", match="limits.json is another run's")
 
 
 def test_verify_seeds_in_parallel_workers(capsys, tmp_path):
