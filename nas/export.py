@@ -1,4 +1,5 @@
-"""`nas export`: a study's trial as a standalone ``model.py`` (torch only) with its weights.
+"""`nas export`: a study's trial, or one seed of a `nas verify` run, as a standalone
+``model.py`` (torch only) with its weights.
 
 The module is generated from the spec with a template (not torch.fx): named layers in
 ``__init__``, one line per layer in ``forward``, and the same state_dict keys as the builder's.
