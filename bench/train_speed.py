@@ -3,11 +3,12 @@
 (a) plain: torchvision.datasets.MNIST with per-image RandomRotation, ToTensor, Normalize and a
     DataLoader, as in the Optuna PyTorch example and the hand-made batches;
 (b) nas: nas.train.train with its defaults (data on the device as one tensor, batch-wide
-    augmentation, channels-last, nas's Dropout whose mask is cheaper to draw on the CPU);
+    augmentation, channels-last, nas's Dropout whose mask is cheaper to draw on the CPU,
+    bf16 autocast);
 then variants of (b), each with one thing changed, to show what it is worth: nas_nchw
-(contiguous NCHW), nas_nndrop (torch's nn.Dropout), nas_bf16 (bf16 autocast), and
-nas_before (NCHW and nn.Dropout: the trainer before 2026-11-24's changes). Every run is a
-fresh process, so nothing one method sets up carries over to the next.
+(contiguous NCHW), nas_nndrop (torch's nn.Dropout), nas_fp32 (no autocast), and nas_before
+(NCHW, nn.Dropout, fp32: the trainer before 2026-11-24). Every run is a fresh process, so
+nothing one method sets up carries over to the next.
 
 Same architecture (the `baseline` preset), same recipe (SGD nesterov, OneCycle, batch 128,
 +-7 degree rotation). The methods alternate, repeat by repeat, so machine noise hits all of
@@ -99,13 +100,13 @@ def nas_run(spec, cfg, data, limit, seed, nn_dropout=False) -> tuple[float, floa
     return seconds, res.history[-1]["test_acc"], n * cfg.epochs
 
 
-METHODS = {  # name: (recipe change, torch's nn.Dropout, extra environment)
+METHODS = {  # name: (recipe change, torch's nn.Dropout, extra environment); None: plain loop
     "plain": None,
     "nas": ({}, False, {}),
     "nas_nchw": ({"channels_last": False}, False, {}),
     "nas_nndrop": ({}, True, {}),
-    "nas_bf16": ({"bf16": True}, False, {}),
-    "nas_before": ({"channels_last": False}, True, {}),
+    "nas_fp32": ({"bf16": False}, False, {}),
+    "nas_before": ({"channels_last": False, "bf16": False}, True, {}),
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from nas.cli import _add_data_args, _epochs_note, _positive
@@ -65,9 +66,10 @@ class Search:
         p.add_argument("--startup-trials", type=int, default=10,
                        help="TPE's random trials before it models the space; enqueued and "
                             "earlier trials count (default 10, Optuna's)")
-        p.add_argument("--bf16", action="store_true",
-                       help="bf16 autocast for every candidate (faster on GPUs and on CPUs "
-                            "with AVX512-BF16; recorded in each trial's recipe)")
+        p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
+                       help="bf16 autocast for every candidate on or off (default: the "
+                            "space's recipe, on unless it says off: faster on GPUs and on "
+                            "CPUs with AVX512-BF16; recorded in each trial's recipe)")
         p.add_argument("--no-progress", action="store_true")
         _add_data_args(p)
 

@@ -63,7 +63,7 @@ class SearchConfig:
     enqueue: tuple = ()  # names from the space's KNOWN, tried first
     workers: int = 1  # processes on this machine sharing one storage
     startup_trials: int = 10  # TPE: random trials (enqueued ones count) before it models
-    bf16: bool = False  # train every candidate with bf16 autocast (and channels-last)
+    bf16: bool | None = None  # force bf16 autocast on (True) or off (False); None: the recipe's
     prune_from: int | None = None  # first epoch the median pruner compares at (None: epochs // 3)
     storage: str | None = None  # RDB URL; default: journal file in the study folder
     device: str = "auto"
@@ -142,8 +142,8 @@ class Objective:
             raise NasError(f"search space {cfg.space} raised in sample(): "
                            f"{type(e).__name__}: {e}") from None
         tcfg = dataclasses.replace(tcfg, epochs=cfg.epochs)
-        if cfg.bf16:  # recorded in the trial's train_config, so verify and export repeat it
-            tcfg = dataclasses.replace(tcfg, bf16=True, channels_last=True)
+        if cfg.bf16 is not None:  # recorded in the trial's train_config: verify and export
+            tcfg = dataclasses.replace(tcfg, bf16=cfg.bf16)  # repeat it
         try:
             info = analyze(spec)
         except SpecError as e:

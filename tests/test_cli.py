@@ -60,7 +60,8 @@ def test_train_writes_files(capsys, tmp_path, data_dir, monkeypatch):
 
     monkeypatch.setattr(runs, "train", small)
     rc, out, _ = run(capsys, "train", "--preset", "ref7070", "--epochs", "2", "--seeds", "0,1",
-                     "--results-dir", str(tmp_path), "--no-progress", "--no-channels-last")
+                     "--results-dir", str(tmp_path), "--no-progress", "--no-channels-last",
+                     "--no-bf16")
     assert rc == 0, out
     d = tmp_path / "train" / "ref7070"
     for f in ("history_seed0.csv", "history_seed1.csv", "weights_seed0.pt", "spec.json",
@@ -69,7 +70,7 @@ def test_train_writes_files(capsys, tmp_path, data_dir, monkeypatch):
     s = json.loads((d / "summary.json").read_text())
     assert s["n_params"] == 7070 and set(s["per_seed"]) == {"0", "1"}
     cfg = json.loads((d / "train_config.json").read_text())
-    assert cfg["channels_last"] is False and cfg["bf16"] is False  # on by default: flag wins
+    assert cfg["channels_last"] is False and cfg["bf16"] is False  # on by default: flags win
     assert "final-epoch test accuracy over 2 seeds" in out
 
 
@@ -109,7 +110,7 @@ def test_resume_reuses_seeds_and_goes_on_from_a_checkpoint(capsys, tmp_path, mon
     assert set(v["per_seed"]) == {"0", "1"}
     assert v["per_seed"]["1"]["final_acc"] == whole["per_seed"]["1"]["final_acc"]
     assert "seed 0 epoch  1" in (d / "log.txt").read_text()  # the log of every part is kept
-    one_line_error(capsys, *args, "--seeds", "0", "--name", "r", "--resume", "--bf16",
+    one_line_error(capsys, *args, "--seeds", "0", "--name", "r", "--resume", "--no-bf16",
                    match="train_config.json is another run's")
     # the monkeypatched limits are not the CLI's: as a run without limits, r matches
     one_line_error(capsys, *args, "--seeds", "0", "--name", "r", "--resume", "--train-limit",

@@ -87,15 +87,21 @@ def test_export_standalone_and_refusals(capsys, results, tmp_path, data_dir, mon
     assert "identical" in text
     r = json.loads((out / "export.json").read_text())
     assert r["exported_correct"] == r["recorded_correct"]
+    # trained in bf16 autocast, the default: checked in bf16, and close in fp32
+    assert r["checked_in"] == "bf16"
+    assert abs(r["exported_correct_fp32"] - r["recorded_correct"]) <= 0.02 * r["n_test"]
     assert r["proposed_by"] in ("sampler", "enqueued")
     # model.py runs on its own in a fresh process, from a folder without nas on the path
     from nas.data import prepare_raw
 
-    res = subprocess.run([sys.executable, "model.py", "--data-dir",
-                          str(prepare_raw(data_dir) / "MNIST" / "raw"), "--limit", "400"],
-                         cwd=out, capture_output=True, text=True, check=True,
-                         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": ""})
-    assert f"({r['recorded_correct']}/400)" in res.stdout
+    def standalone(*flags):
+        return subprocess.run([sys.executable, "model.py", "--data-dir",
+                               str(prepare_raw(data_dir) / "MNIST" / "raw"), "--limit", "400",
+                               *flags], cwd=out, capture_output=True, text=True, check=True,
+                              env={"PATH": "/usr/bin:/bin", "PYTHONPATH": ""}).stdout
+
+    assert f"({r['recorded_correct']}/400)" in standalone("--bf16")  # as it was trained
+    assert f"({r['exported_correct_fp32']}/400)" in standalone()
     assert "import nas" not in (out / "model.py").read_text()
     # preset.json, copied into the presets folder, ships the design as --preset NAME
     from nas import presets
@@ -119,20 +125,19 @@ def test_export_standalone_and_refusals(capsys, results, tmp_path, data_dir, mon
     assert rc == 2 and "trial 0 did not complete" in err and "over budget" in err
 
 
-def test_bf16_search_exports_and_checks_in_bf16(capsys, tmp_path):
-    rc, _, err = nas(capsys, "search", "--study", "b", "--trials", "1", "--bf16",
+def test_fp32_search_exports_and_checks_in_fp32(capsys, tmp_path):
+    rc, _, err = nas(capsys, "search", "--study", "b", "--trials", "1", "--no-bf16",
                      "--results-dir", str(tmp_path), *TINY)
     assert rc == 0, err
     from nas.studyio import load_study
 
     t = load_study(tmp_path, "b").trials[0]
-    assert t.user_attrs["train_config"]["bf16"] and t.user_attrs["train_config"]["channels_last"]
+    assert t.user_attrs["train_config"]["bf16"] is False
     rc, _, err = nas(capsys, "export", "b", "--results-dir", str(tmp_path), "--out",
                      str(tmp_path / "e"))
     assert rc == 0, err
     r = json.loads((tmp_path / "e" / "export.json").read_text())
-    assert r["checked_in"] == "bf16" and r["exported_correct"] == r["recorded_correct"]
-    assert abs(r["exported_correct_fp32"] - r["recorded_correct"]) <= 0.02 * r["n_test"]
+    assert r["checked_in"] == "fp32" and r["exported_correct"] == r["recorded_correct"]
 
 
 def test_study_without_completed_trial(capsys, tmp_path):

@@ -116,3 +116,13 @@ def test_checkpoint_resume_ends_as_an_unbroken_run(mnist, tmp_path, name, ema):
                                                   whole.model.state_dict().values(), strict=True))
     with pytest.raises(NasError, match="belongs to another run .*seed"):
         train(p.spec, cfg, mnist, seed=6, checkpoint=ckpt, **SMALL)
+
+
+def test_bf16_without_native_support_says_so(mnist, monkeypatch):
+    import nas.train
+
+    p = get_preset("ref7070")
+    cfg = dataclasses.replace(p.train, epochs=1, bf16=True)
+    monkeypatch.setattr(nas.train, "native_bf16", lambda device: False)
+    with pytest.warns(UserWarning, match="without native bf16.*--no-bf16"):
+        train(p.spec, cfg, mnist, train_limit=256, eval_limit=256, progress=False)
