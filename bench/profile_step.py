@@ -4,11 +4,17 @@
     OMP_NUM_THREADS=1 python bench/profile_step.py --nn-dropout    # torch's nn.Dropout instead
     OMP_NUM_THREADS=1 python bench/profile_step.py --nchw          # contiguous NCHW
     OMP_NUM_THREADS=1 python bench/profile_step.py --compile       # torch.compile: compile s, ms
+    python bench/profile_step.py --loop        # nas.train.train itself, its defaults, 50 steps
+
+The step modes time a bare forward/backward/SGD step on random data; --loop profiles the real
+training loop (batch indexing, rotation, the preset's recipe with the trainer's defaults) at the
+thread count of the environment.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import resource
 import time
 
@@ -17,7 +23,22 @@ import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
 
 import nas.build
+from nas.data import load_mnist
 from nas.presets import get_preset
+from nas.train import train
+
+
+def profile_loop(args) -> None:
+    preset = get_preset(args.preset)
+    cfg = dataclasses.replace(preset.train, epochs=1)
+    data = load_mnist(None, "cpu", 0)
+    train(preset.spec, cfg, data, progress=False, train_limit=2000, eval_limit=100)  # warm-up
+    n = 50 * cfg.batch_size
+    print(f"{args.preset}, {torch.get_num_threads()} threads, train() defaults: bf16 {cfg.bf16}, "
+          f"channels-last {cfg.channels_last}; one epoch of {n} images, eval on 100")
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        train(preset.spec, cfg, data, progress=False, train_limit=n, eval_limit=100)
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=20))
 
 
 def main() -> None:
@@ -27,8 +48,11 @@ def main() -> None:
     p.add_argument("--nchw", action="store_true", help="no channels-last")
     p.add_argument("--nn-dropout", action="store_true", help="torch's nn.Dropout")
     p.add_argument("--compile", action="store_true", help="time torch.compile against eager")
+    p.add_argument("--loop", action="store_true", help="profile nas.train.train's loop")
     p.add_argument("--steps", type=int, default=20)
     args = p.parse_args()
+    if args.loop:
+        return profile_loop(args)
     if args.nn_dropout:
         nas.build.FastDropout = torch.nn.Dropout
     torch.manual_seed(0)

@@ -175,6 +175,20 @@ def load_mnist(data_dir: str | None = None, device: str = "cpu", val_size: int =
 BACKGROUND = (0.0 - MEAN) / STD  # a black pixel, normalized: what rotation fills corners with
 
 
+def affine_grid(theta: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """F.affine_grid(theta, (b, c, h, w), align_corners=False), 5x faster on the CPU.
+
+    affine_grid multiplies each pixel's (x, y, 1) by theta with a batched matmul of inner size
+    3, which took ~1 ms per batch of 128 at 2 threads: 3% of a `baseline` training step
+    (bench/profile_train_cpu.txt). One einsum over the shared base grid does the same sums in
+    ~0.2 ms; the coordinates agree to float rounding (<= 5e-7), not bit for bit.
+    """
+    xs = (torch.arange(w, device=theta.device, dtype=theta.dtype) * 2 + 1) / w - 1
+    ys = (torch.arange(h, device=theta.device, dtype=theta.dtype) * 2 + 1) / h - 1
+    base = torch.stack([xs.expand(h, w), ys[:, None].expand(h, w), torch.ones(h, w).to(xs)], -1)
+    return torch.einsum("hwk,bjk->bhwj", base, theta)
+
+
 def augment(
     x: torch.Tensor, g: torch.Generator, rotate_deg: float = 0.0, translate: float = 0.0,
     scale: float = 0.0, mode: str = "bilinear",
@@ -200,6 +214,6 @@ def augment(
         ],
         1,
     ).to(x.dtype)
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    grid = affine_grid(theta, x.shape[-2], x.shape[-1])
     out = F.grid_sample(x - BACKGROUND, grid, mode=mode, padding_mode="zeros", align_corners=False)
     return out + BACKGROUND

@@ -80,3 +80,16 @@ def test_augment_identity_fill_and_determinism(mnist):
     assert not torch.allclose(rot, x)
     black = (0 - 0.1307) / 0.3081
     assert torch.allclose(rot[:, :, 0, 0], torch.full_like(rot[:, :, 0, 0], black), atol=1e-4)
+
+
+def test_affine_grid_matches_torch():
+    import torch.nn.functional as F
+
+    from nas.data import affine_grid
+
+    theta = torch.randn(16, 2, 3, generator=torch.Generator().manual_seed(0))
+    for h, w in ((28, 28), (5, 9)):
+        want = F.affine_grid(theta, [16, 1, h, w], align_corners=False)
+        got = affine_grid(theta, h, w)
+        assert got.shape == want.shape
+        assert torch.allclose(got, want, atol=1e-6, rtol=0)
