@@ -151,6 +151,7 @@ def _seed_worker(spec: dict, cfg: dict, data_dir, device: str, seed: int, out_di
 
 
 def worker_threads(workers: int) -> int:
+    """Threads for each of ``workers`` processes sharing this machine's cores."""
     return max(1, (os.cpu_count() or 1) // workers)
 
 

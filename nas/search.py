@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from nas.data import load_mnist, resolve_device
 from nas.errors import NasError
-from nas.runs import check_writable, environment, write_json
+from nas.runs import check_writable, environment, worker_threads, write_json
 from nas.spaces import get_space
 from nas.spec import SpecError, analyze, describe
 from nas.studyio import (
@@ -272,7 +272,7 @@ def _worker_main(cfg: SearchConfig, worker: int) -> None:
     # Out of the terminal's process group: Ctrl-C reaches the main process only, which passes
     # it on once (see run). A kill -INT of the main process alone then stops the workers too.
     os.setpgrp()
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // cfg.workers))
+    torch.set_num_threads(worker_threads(cfg.workers))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         _optimize(cfg, worker, bar=None)
@@ -424,7 +424,7 @@ def run_search(cfg: SearchConfig, log=print) -> Outcome:
                  for k in range(1, cfg.workers)]
         for p in procs:
             p.start()
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // cfg.workers))
+        torch.set_num_threads(worker_threads(cfg.workers))
     bar = tqdm(total=cfg.trials, initial=min(before["trained"], cfg.trials), desc="search",
                unit="trial", disable=not cfg.progress, dynamic_ncols=True)
     try:
