@@ -60,7 +60,14 @@ def build(spec: ArchSpec) -> nn.Sequential:
         shape = li.out_shape
     if info.needs_flatten:
         mods["logits"] = nn.Flatten()
-    return nn.Sequential(mods)
+    model = nn.Sequential(mods)
+    if spec.init == "xavier":  # Keras' default: Glorot-uniform weights, zero biases
+        for m in model.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.xavier_uniform_(m.weight)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+    return model
 
 
 def count_params(model: nn.Module) -> int:

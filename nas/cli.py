@@ -7,21 +7,12 @@ A NasError becomes one line on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
+from nas.cli_common import EPILOG, _add_data_args, _epochs_note, _parse_seeds, _positive
+from nas.cli_search import SEARCH_COMMANDS
 from nas.errors import NasError
-
-EPILOG = "Data: --data-dir or NAS_DATA_DIR (a folder with MNIST/raw/*.gz). Results: ./results."
-
-
-def _add_data_args(p: argparse.ArgumentParser, val: bool = False) -> None:
-    p.add_argument("--data-dir", default=None,
-                   help="folder holding MNIST/raw/*.gz (default: $NAS_DATA_DIR, else download)")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda (default: auto)")
-    p.add_argument("--results-dir", default=os.environ.get("NAS_RESULTS_DIR", "results"),
-                   help="where runs write their files (default: results)")
 
 
 def _add_model_args(p: argparse.ArgumentParser, required: bool = True) -> None:
@@ -32,9 +23,9 @@ def _add_model_args(p: argparse.ArgumentParser, required: bool = True) -> None:
 
 def _load_model(args) -> tuple:
     """(name, spec, train config) from --preset or --spec (+ optional train_config.json beside)."""
+    from nas.config import TrainConfig
     from nas.presets import get_preset
     from nas.spec import ArchSpec
-    from nas.train import TrainConfig
 
     if args.preset:
         p = get_preset(args.preset)
@@ -52,34 +43,6 @@ def _load_model(args) -> tuple:
 
         cfg = TrainConfig.from_dict(json.loads(cfg_path.read_text()))
     return path.stem if path.stem != "spec" else path.parent.name, spec, cfg
-
-
-def _parse_seeds(text: str) -> list[int]:
-    try:
-        seeds = [int(s) for s in text.split(",") if s.strip()]
-    except ValueError:
-        raise NasError(f"--seeds takes comma-separated integers, got {text!r}") from None
-    if not seeds:
-        raise NasError("--seeds is empty")
-    return seeds
-
-
-def _positive(name: str):
-    def check(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}") from None
-        if v < 1:
-            raise argparse.ArgumentTypeError(f"{name} must be >= 1, got {v}")
-        return v
-
-    return check
-
-
-def _epochs_note(epochs: int) -> None:
-    if epochs > 15:
-        print(f"warning: {epochs} epochs breaks the 15-epoch target", file=sys.stderr)
 
 
 class Presets:
@@ -262,7 +225,9 @@ class Verify:
 
     def add_arguments(self, p):
         p.add_argument("study", nargs="?", help="a study under results/")
-        p.add_argument("--trial", default="best", help="trial number or 'best' (by validation)")
+        p.add_argument("--trial", default="auto",
+                       help="winner (the seed race's), best (the search's validation score), a "
+                            "number, or auto (default: the winner if the race ran, else best)")
         _add_model_args(p, required=False)
         _add_data_args(p)
         p.add_argument("--seeds", default="0,1,2", help="comma-separated (default: 0,1,2)")
@@ -277,6 +242,8 @@ class Verify:
         return _run_seeds(args, "verify")
 
 
+# The search, report and export commands live in nas/cli_search.py; like every command here
+# they import Optuna and torch only when they run, so `nas summary` stays quick.
 COMMANDS: dict[str, type] = {
     "presets": Presets,
     "summary": Summary,
@@ -284,19 +251,11 @@ COMMANDS: dict[str, type] = {
     "train": Train,
     "verify": Verify,
     "results": Results,
+    **SEARCH_COMMANDS,
 }
 
 
-def _register_late_commands() -> None:
-    # The search, report and export commands live in their own modules; imported lazily so
-    # that `nas summary` does not pay for Optuna's import.
-    from nas.cli_search import EXTRA_COMMANDS
-
-    COMMANDS.update(EXTRA_COMMANDS)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    _register_late_commands()
     parser = argparse.ArgumentParser(
         prog="nas", description="Neural architecture search for tiny CNNs under a hard budget.",
         epilog=EPILOG,

@@ -5,20 +5,27 @@ from __future__ import annotations
 import argparse
 import sys
 
-from nas.cli import _add_data_args, _epochs_note, _positive
+from nas.cli_common import _add_data_args, _epochs_note, _positive
 from nas.errors import NasError
 
 SEARCH_HELP = """\
-Run or resume an Optuna study. Every candidate's parameter count is computed from its spec
-before anything is built: one at or over --max-params is rejected (PRUNED) in milliseconds, and
-TPE learns the feasible region from Optuna's per-trial constraint. Selection uses the final-epoch
-accuracy on a validation split held out of the training images; the test set is only recorded.
+Search architectures and training recipes under a parameter budget, then name a winner.
 
-Running the same --study again resumes it. Ctrl-C stops after the current epoch and keeps every
-finished trial; a second Ctrl-C stops at once.
+1. Every candidate's parameter count is computed from its spec before anything is built: at or
+   over --max-params it is rejected in milliseconds, and TPE learns the edge from Optuna's
+   per-trial constraint.
+2. Cheap rungs (--rungs, default 2x0.25,5x0.5: 2 epochs on a quarter of the images, then 5 on
+   half): one candidate in --eta goes on from each, and the survivors train --epochs in full.
+3. The seed race: the top --race-top candidates by validation train on --race-seeds fresh
+   seeds; the best mean validation accuracy names the winner, written into study.json.
+   Selection never sees the test set, which the search does not even evaluate unless
+   --record-test. Then: nas verify STUDY --trial winner.
 
---objectives accuracy,params runs a multi-objective (Pareto) search. Optuna cannot prune
-multi-objective studies, so --pruner is ignored there.
+--timeout covers all of it, the race included. Running the same --study again resumes it (with
+the same settings; the study refuses others). Ctrl-C stops after the current epoch and keeps
+every finished trial; a second Ctrl-C stops at once.
+
+--objectives accuracy,params runs a multi-objective (Pareto) search: no pruning, no race.
 """
 
 
@@ -27,24 +34,39 @@ class Search:
     __doc__ = SEARCH_HELP
 
     def add_arguments(self, p):
-        p.add_argument("--study", default=None, help="study name (default: the space's name, "
-                       "or 'quick' with --quick); files under results/<study>/")
-        p.add_argument("--space", default="mnist_8k",
-                       help="a space name (see `nas spaces`) or a path to a .py file")
+        p.add_argument("--study", default=None, help="study name (default: SPACE-BUDGET, e.g. "
+                       "general-8k, or 'quick' with --quick); files under results/<study>/")
+        p.add_argument("--space", default="general",
+                       help="a space name (see `nas spaces`) or a path to a .py file "
+                            "(default: general)")
         p.add_argument("--max-params", type=int, default=8000,
                        help="strict budget: n_params < this (default 8000)")
         p.add_argument("--epochs", type=_positive("--epochs"), default=15,
-                       help="epochs per candidate (default 15)")
-        p.add_argument("--trials", type=int, default=30,
-                       help="candidates to train; budget rejections do not count (default 30)")
-        p.add_argument("--timeout", type=float, default=None, help="seconds; then no new trials")
+                       help="epochs of a full-length training (default 15)")
+        p.add_argument("--trials", type=int, default=None,
+                       help="candidates to train, budget rejections not counted (default: "
+                            "as many as --timeout allows, or 60 without one)")
+        p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                       help="wall time for the whole search, seed race included")
         p.add_argument("--seed", type=int, default=0, help="sampler seed (default 0)")
         p.add_argument("--objectives", default="accuracy",
                        help="accuracy (default) or accuracy,params for a Pareto search")
-        p.add_argument("--pruner", default="median", help="median (default) | hyperband | none")
+        p.add_argument("--pruner", default="rungs",
+                       help="rungs (default) | median | hyperband | none")
+        p.add_argument("--rungs", default=None, metavar="ExF,...",
+                       help="cheap rungs as EPOCHSxFRACTION of the training images, cheapest "
+                            "first (default 2x0.25,5x0.5)")
+        p.add_argument("--eta", type=int, default=3,
+                       help="successive halving: 1 in ETA goes on from each rung (default 3)")
+        p.add_argument("--race-top", type=int, default=3, metavar="K",
+                       help="candidates in the seed race (default 3; 0: no race)")
+        p.add_argument("--race-seeds", type=int, default=2, metavar="S",
+                       help="fresh seeds per raced candidate (default 2)")
+        p.add_argument("--record-test", action="store_true",
+                       help="also evaluate the test set each epoch, for reports (it never "
+                            "selects); recorded in study.json")
         p.add_argument("--prune-from", type=int, default=None, metavar="EPOCH",
-                       help="median pruner: first epoch it compares at (default: a third of "
-                            "the epochs; later when the space mixes schedules)")
+                       help="median pruner: first epoch it compares at (default: a third)")
         p.add_argument("--sampler", default="tpe", help="tpe (default) | nsga2 | random")
         p.add_argument("--val-size", type=int, default=10000,
                        help="training images held out for selection (default 10000)")
@@ -64,51 +86,53 @@ class Search:
         p.add_argument("--max-rejections", type=int, default=300,
                        help="consecutive budget rejections before giving up (default 300)")
         p.add_argument("--startup-trials", type=int, default=10,
-                       help="TPE's random trials before it models the space; enqueued and "
-                            "earlier trials count (default 10, Optuna's)")
+                       help="TPE's random trials before it models the space (default 10)")
         p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
-                       help="bf16 autocast for every candidate on or off (default: the "
-                            "space's recipe, on unless it says off: faster on GPUs and on "
-                            "CPUs with AVX512-BF16; recorded in each trial's recipe)")
-        p.add_argument("--no-progress", action="store_true")
+                       help="bf16 autocast for every candidate on or off (default: auto, on "
+                            "where the hardware has native bf16; recorded in each recipe)")
+        p.add_argument("--allow-changed", action="store_true",
+                       help="resume a study even though these settings differ from its own")
+        p.add_argument("--no-progress", action="store_true",
+                       help="no bar: a line per epoch and per candidate (for log files)")
         _add_data_args(p)
 
     def take_action(self, args) -> int:
-        from nas.search import SearchConfig, run_search
+        import dataclasses
+
+        from nas.config import DEFAULT_RUNGS, SearchConfig, parse_rungs
+        from nas.search import run_search
 
         objectives = tuple(o.strip() for o in args.objectives.split(",") if o.strip())
         if objectives not in (("accuracy",), ("accuracy", "params")):
             raise NasError(f"--objectives must be 'accuracy' or 'accuracy,params', "
                            f"got {args.objectives!r}")
-        quick = {}
-        if args.quick:
-            quick = dict(train_limit=5000, eval_limit=2000, epochs=3, trials=6,
-                         val_size=2000)
+        budget = (f"{args.max_params // 1000}k" if args.max_params % 1000 == 0
+                  else str(args.max_params))
+        space_name = args.space.split("/")[-1].removesuffix(".py")
+        trials = args.trials if args.trials is not None else (1000 if args.timeout else 60)
         cfg = SearchConfig(
-            study=args.study or ("quick" if args.quick else args.space.split("/")[-1]
-                                 .removesuffix(".py")),
+            study=args.study or ("quick" if args.quick else f"{space_name}-{budget}"),
             space=args.space, max_params=args.max_params, epochs=args.epochs,
-            trials=args.trials, timeout_s=args.timeout, seed=args.seed, objectives=objectives,
+            trials=trials, timeout_s=args.timeout, seed=args.seed, objectives=objectives,
             pruner=args.pruner, sampler=args.sampler, val_size=args.val_size,
+            rungs=parse_rungs(args.rungs) if args.rungs is not None else DEFAULT_RUNGS,
+            eta=args.eta, race_top=args.race_top, race_seeds=args.race_seeds,
+            record_test=args.record_test,
             enqueue=tuple(e for e in args.enqueue.split(",") if e), workers=args.workers,
             storage=args.storage, device=args.device, data_dir=args.data_dir,
             results_dir=args.results_dir, max_rejections=args.max_rejections,
             progress=not args.no_progress, train_limit=args.train_limit,
-            eval_limit=args.eval_limit, bf16=args.bf16,
+            eval_limit=args.eval_limit, bf16=args.bf16, allow_changed=args.allow_changed,
             startup_trials=args.startup_trials, prune_from=args.prune_from,
             command="nas " + " ".join(sys.argv[1:]),
         )
-        if quick:
-            import dataclasses
-
+        if args.quick:
+            quick = dict(train_limit=5000, eval_limit=2000, epochs=3, val_size=2000,
+                         rungs=parse_rungs(args.rungs or "1x0.5"), race_top=2, race_seeds=1)
+            if args.trials is None:
+                quick["trials"] = 6
             cfg = dataclasses.replace(cfg, **quick)
         _epochs_note(cfg.epochs)
-        from nas.search import PRUNERS, SAMPLERS
-
-        if cfg.pruner not in PRUNERS:
-            raise NasError(f"unknown pruner {cfg.pruner!r} (valid: {', '.join(PRUNERS)})")
-        if cfg.sampler not in SAMPLERS:
-            raise NasError(f"unknown sampler {cfg.sampler!r} (valid: {', '.join(SAMPLERS)})")
         outcome = run_search(cfg)
         return 130 if outcome.stopped == "interrupted" else 0
 
@@ -123,7 +147,7 @@ class Spaces:
         from nas.spaces import get_space, list_spaces
 
         for name in list_spaces():
-            print(f"{name:10s} {getattr(get_space(name), 'ABOUT', '')}")
+            print(f"{name:13s} {get_space(name).about}")
         return 0
 
 
@@ -161,7 +185,9 @@ parameter count and the same test accuracy as recorded, to the image."""
 
     def add_arguments(self, p):
         p.add_argument("study", nargs="?", help="a study under results/")
-        p.add_argument("--trial", default="best", help="trial number or 'best' (default)")
+        p.add_argument("--trial", default="auto",
+                       help="winner, best, a number, or auto (default: the seed race's winner "
+                            "if it ran, else the best by validation)")
         p.add_argument("--verify", metavar="NAME",
                        help="export results/verify/NAME/ (a `nas verify` run) instead of a trial")
         p.add_argument("--seed", type=int, default=None,
@@ -193,5 +219,5 @@ parameter count and the same test accuracy as recorded, to the image."""
         return 0
 
 
-EXTRA_COMMANDS: dict[str, type] = {"search": Search, "spaces": Spaces, "report": Report,
+SEARCH_COMMANDS: dict[str, type] = {"search": Search, "spaces": Spaces, "report": Report,
                                    "export": Export}

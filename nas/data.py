@@ -197,29 +197,48 @@ def _base_grid(h: int, w: int, dtype: torch.dtype, device: torch.device) -> torc
 
 def augment(
     x: torch.Tensor, g: torch.Generator, rotate_deg: float = 0.0, translate: float = 0.0,
-    scale: float = 0.0, mode: str = "bilinear",
+    scale: float = 0.0, mode: str = "bilinear", *, p: float = 1.0, border: str = "zeros",
+    jitter: float = 0.0, jitter_p: float = 0.5,
 ) -> torch.Tensor:
     """Random affine per image, for the whole batch at once on its device.
 
     rotate_deg: angle uniform in [-rotate_deg, rotate_deg]; translate: shift uniform in
-    [-translate, translate] of the image size; scale: zoom uniform in [1-scale, 1+scale].
-    Corners are filled black, as torchvision's RandomRotation does before normalizing.
+    [-translate, translate] of the image size; scale: zoom uniform in [1-scale, 1+scale];
+    p: probability that an image is transformed at all. border "zeros" fills uncovered pixels
+    black, as torchvision's RandomRotation does before normalizing; "reflection" mirrors the
+    image. jitter: brightness, then contrast, each a factor uniform in [1-jitter, 1+jitter], on
+    an image with probability jitter_p. With p=1 and no jitter the random draws are those of
+    earlier versions, so older runs repeat exactly.
     """
     b = x.shape[0]
 
     def uniform(lim: float) -> torch.Tensor:
         return (torch.rand(b, device=x.device, generator=g) * 2 - 1) * lim
 
-    angle = uniform(math.radians(rotate_deg))
-    cos, sin = torch.cos(angle), torch.sin(angle)
-    zoom = 1.0 + uniform(scale) if scale else torch.ones_like(cos)
-    theta = torch.stack(
-        [
-            torch.stack([cos / zoom, -sin / zoom, uniform(2 * translate)], 1),
-            torch.stack([sin / zoom, cos / zoom, uniform(2 * translate)], 1),
-        ],
-        1,
-    ).to(x.dtype)
-    grid = affine_grid(theta, x.shape[-2], x.shape[-1])
-    out = F.grid_sample(x - BACKGROUND, grid, mode=mode, padding_mode="zeros", align_corners=False)
-    return out + BACKGROUND
+    def chosen(prob: float) -> torch.Tensor:
+        return (torch.rand(b, device=x.device, generator=g) < prob).view(b, 1, 1, 1)
+
+    if rotate_deg > 0 or translate > 0 or scale > 0:
+        angle = uniform(math.radians(rotate_deg))
+        cos, sin = torch.cos(angle), torch.sin(angle)
+        zoom = 1.0 + uniform(scale) if scale else torch.ones_like(cos)
+        theta = torch.stack(
+            [
+                torch.stack([cos / zoom, -sin / zoom, uniform(2 * translate)], 1),
+                torch.stack([sin / zoom, cos / zoom, uniform(2 * translate)], 1),
+            ],
+            1,
+        ).to(x.dtype)
+        grid = affine_grid(theta, x.shape[-2], x.shape[-1])
+        out = F.grid_sample(x - BACKGROUND, grid, mode=mode, padding_mode=border,
+                            align_corners=False) + BACKGROUND
+        x = out if p >= 1 else torch.where(chosen(p), out, x)
+    if jitter > 0:
+        raw = x * STD + MEAN  # back to 0..1
+        bright = (1 + uniform(jitter)).view(b, 1, 1, 1)
+        contrast = (1 + uniform(jitter)).view(b, 1, 1, 1)
+        raw = (raw * bright).clamp(0, 1)
+        mean = raw.mean(dim=(1, 2, 3), keepdim=True)
+        raw = ((raw - mean) * contrast + mean).clamp(0, 1)
+        x = torch.where(chosen(jitter_p), (raw - MEAN) / STD, x)
+    return x

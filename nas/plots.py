@@ -1,19 +1,36 @@
 """Plotly figures. Each plot is a data-gathering function (tested) and a drawing function.
 
-HTML files reference ``plotly.min.js`` written once beside them, so they open offline.
+Every HTML page under a results folder references the one ``plotly.min.js`` at that folder's
+root (written on first use, 4.6 MB), by a relative path: pages open offline, and a tree of
+reports carries plotly once, not once per page.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 
-def write_html(fig: go.Figure, path: Path) -> None:
-    """Write an offline HTML page; plotly's JS goes once into the same folder."""
-    fig.write_html(path, include_plotlyjs="directory", full_html=True)
+def plotly_src(page: Path, root: Path) -> str:
+    """The script src for ``page``: ``root``/plotly.min.js, written there if missing."""
+    from plotly.offline import get_plotlyjs
+
+    js = Path(root) / "plotly.min.js"
+    if not js.is_file():
+        js.parent.mkdir(parents=True, exist_ok=True)
+        tmp = js.with_name(f".plotly.min.js.{os.getpid()}.tmp")
+        tmp.write_text(get_plotlyjs())
+        tmp.replace(js)
+    return os.path.relpath(js, Path(page).parent)
+
+
+def write_html(fig: go.Figure, path: Path, root: Path) -> None:
+    """Write an offline HTML page that loads the shared plotly.min.js under ``root``."""
+    path = Path(path)
+    fig.write_html(path, include_plotlyjs=plotly_src(path, root), full_html=True)
 
 
 def curves_figure(histories: dict, title: str = "", metric_prefix: str = "test") -> go.Figure:

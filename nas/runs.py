@@ -17,9 +17,10 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from nas.config import TrainConfig
 from nas.data import MNISTData
 from nas.spec import ArchSpec, analyze
-from nas.train import TrainConfig, summarize, train
+from nas.train import resolve_precision, summarize, train
 
 
 def check_writable(path: Path) -> None:
@@ -181,6 +182,7 @@ def train_seeds(
 
     out_dir.mkdir(parents=True, exist_ok=True)
     limits = limits or {}
+    cfg = resolve_precision(cfg, data.train.x.device)  # recorded as run: bf16 True or False
     if resume:
         _same_run(out_dir, spec, cfg, limits)
     info = analyze(spec)
@@ -233,5 +235,7 @@ def train_seeds(
         f"{lo:.2f}..{hi:.2f}); {summary['reached_99_4']}/{len(seeds)} seeds >= 99.40%; "
         f"best epoch {summary['best_acc']:.2f}%; {summary['minutes']:.1f} min")
     write_json(out_dir / "summary.json", summary)
-    write_html(curves_figure(histories, title=str(out_dir.name)), out_dir / "curves.html")
+    # results/<kind>/<name>/: the shared plotly.min.js sits at results/
+    write_html(curves_figure(histories, title=str(out_dir.name)), out_dir / "curves.html",
+               out_dir.parent.parent)
     return summary

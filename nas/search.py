@@ -3,17 +3,26 @@
 - Budget gate: the parameter count comes from the spec (nas.spec.analyze) before anything is
   built. Every trial sets Optuna's per-trial constraint ``params`` (<= 0 is feasible), so TPE
   ranks over-budget candidates by how far over they are; those end PRUNED in milliseconds.
-- Objective: final-epoch validation accuracy (selection never sees the test set); per-epoch
-  test accuracy is kept as a trial attribute for the reports.
+- Cheap rungs (default): a candidate first trains on each rung of ``cfg.rungs`` (few epochs,
+  part of the images, the whole recipe compressed into them), and Optuna's successive-halving
+  pruner lets one in ``eta`` go on; the survivors train for the full ``epochs``. A pruned
+  trial's rung scores stay in the study, so TPE learns from cheap candidates too.
+- Objective: final-epoch validation accuracy (selection never sees the test set, which is not
+  even evaluated unless ``record_test``).
+- Seed race: the search ends by training its top K candidates on S more seeds (train and
+  validation split only) and names the winner by mean validation accuracy, in study.json,
+  before anything touches the test set (nas/race.py).
 - Storage: a journal file under results/<study>/ by default, or any RDB URL. Re-running with
-  the same study name resumes.
+  the same study name resumes, if the settings that shape the study are the same.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import multiprocessing
 import os
+import queue
 import signal
 import socket
 import sys
@@ -27,55 +36,26 @@ import torch
 from optuna.trial import TrialState
 from tqdm import tqdm
 
+from nas.config import PRUNERS, SAMPLERS, SearchConfig, check_rungs
 from nas.data import load_mnist, resolve_device
 from nas.errors import NasError
 from nas.runs import check_writable, environment, worker_threads, write_json
 from nas.spaces import get_space
 from nas.spec import SpecError, analyze, describe
 from nas.studyio import (
+    full_train_s,
     is_rejected,
     open_storage,
     study_dir,
     trials_frame,
     weights_path,
 )
-from nas.train import train
+from nas.train import resolve_precision, train
 
-PRUNERS = ("median", "hyperband", "none")
-SAMPLERS = ("tpe", "nsga2", "random")
+__all__ = ["SearchConfig", "PRUNERS", "SAMPLERS", "run_search", "make_pruner", "make_sampler"]
 
 
-@dataclass(frozen=True)
-class SearchConfig:
-    study: str = "mnist_8k"  # name; files under results/<study>/
-    space: str = "mnist_8k"  # a registered space name or a path to a .py file
-    max_params: int = 8000  # strict: a candidate needs n_params < max_params
-    epochs: int = 15  # per candidate
-    trials: int = 30  # candidates trained (budget rejections do not count)
-    timeout_s: float | None = None  # stop starting new trials after this many seconds
-    seed: int = 0  # sampler seed; worker k uses seed + k; training seed is the trial number
-    objectives: tuple = ("accuracy",)  # or ("accuracy", "params")
-    pruner: str = "median"
-    sampler: str = "tpe"
-    val_size: int = 10000  # training images held out for selection
-    train_limit: int | None = None  # first N training images only (quick runs)
-    eval_limit: int | None = None  # first N validation/test images only (quick runs)
-    enqueue: tuple = ()  # names from the space's KNOWN, tried first
-    workers: int = 1  # processes on this machine sharing one storage
-    startup_trials: int = 10  # TPE: random trials (enqueued ones count) before it models
-    bf16: bool | None = None  # force bf16 autocast on (True) or off (False); None: the recipe's
-    prune_from: int | None = None  # first epoch the median pruner compares at (None: epochs // 3)
-    storage: str | None = None  # RDB URL; default: journal file in the study folder
-    device: str = "auto"
-    data_dir: str | None = None
-    results_dir: str = "results"
-    max_rejections: int = 300  # consecutive budget rejections before giving up
-    progress: bool = True
-    command: str = ""  # the command line, for study.json
-
-    @property
-    def multi(self) -> bool:
-        return len(self.objectives) > 1
+MIN_RUNG_IMAGES = 256
 
 
 @dataclass
@@ -83,19 +63,25 @@ class Outcome:
     n_trials: int = 0
     stopped: str | None = None  # why the search ended early (interrupt, impossible budget)
     counts: dict = field(default_factory=dict)
+    winner: dict | None = None
 
 
 class SearchInterrupted(Exception):
     """Raised inside the objective after Ctrl-C, once the current epoch has finished."""
 
 
-def make_pruner(name: str, epochs: int, prune_from: int | None = None) -> optuna.pruners.BasePruner:
+class OutOfTime(Exception):
+    """Raised inside the objective when the search phase's deadline passes mid-training."""
+
+
+def make_pruner(name: str, epochs: int, prune_from: int | None = None,
+                eta: int = 3) -> optuna.pruners.BasePruner:
+    if name == "rungs":
+        # rung k reports at step eta**k, the rungs Optuna's pruner promotes from
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=eta)
     if name == "median":
         # OneCycle's first epochs run at a high learning rate and say little about the end:
-        # compare only after a third of the epochs, and only once 5 trials have finished.
-        # In a space that mixes schedules even that is early: at epochs 5-9 a StepLR run has
-        # already decayed and a OneCycle run has not (the s8kref study pruned 7 of 10 OneCycle
-        # runs and 8 of 16 StepLR runs). --prune-from moves the comparison.
+        # compare only after a third of the epochs (--prune-from moves it), after 5 trials.
         warmup = max(1, epochs // 3) if prune_from is None else prune_from  # first step pruned
         return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=warmup)
     if name == "hyperband":
@@ -122,12 +108,39 @@ def make_sampler(cfg: SearchConfig, worker: int) -> optuna.samplers.BaseSampler:
     raise NasError(f"unknown sampler {cfg.sampler!r} (valid: {', '.join(SAMPLERS)})")
 
 
+class Deadline:
+    """When the search phase must end so that the seed race fits in --timeout.
+
+    The race needs race_top * race_seeds full-length trainings spread over the workers; until
+    a full-length training has been timed, 30% of the timeout is kept for it.
+    """
+
+    def __init__(self, cfg: SearchConfig, started: float):
+        self.cfg, self.end = cfg, (started + cfg.timeout_s) if cfg.timeout_s else None
+
+    def search_end(self, study: optuna.Study) -> float | None:
+        if self.end is None:
+            return None
+        cfg = self.cfg
+        if cfg.multi or not cfg.race_top or not cfg.race_seeds:
+            return self.end
+        t_full = full_train_s(study)
+        runs = cfg.race_top * cfg.race_seeds / cfg.workers
+        reserve = runs * t_full * 1.1 if t_full else 0.3 * cfg.timeout_s
+        return self.end - reserve
+
+
 class Objective:
     """Callable objective; holds the data (loaded once per process) and the stop flag."""
 
-    def __init__(self, cfg: SearchConfig, space, data, out_dir: Path):
-        self.cfg, self.space, self.data, self.out_dir = cfg, space, data, out_dir
+    def __init__(self, cfg: SearchConfig, space, data, out_dir: Path, deadline: Deadline,
+                 status=None):
+        self.cfg, self.space, self.out_dir, self.deadline = cfg, space, out_dir, deadline
+        # the test split is not even evaluated unless asked for: selection cannot peek
+        self.data = data if cfg.record_test else dataclasses.replace(data, test=None)
+        self.status = status  # status(trial number, stage text, progress info) or None
         self.interrupted = False
+        self.stop_at: float | None = None  # wall time after which training stops (OutOfTime)
 
     def __call__(self, trial: optuna.Trial):
         cfg = self.cfg
@@ -142,8 +155,10 @@ class Objective:
             raise NasError(f"search space {cfg.space} raised in sample(): "
                            f"{type(e).__name__}: {e}") from None
         tcfg = dataclasses.replace(tcfg, epochs=cfg.epochs)
-        if cfg.bf16 is not None:  # recorded in the trial's train_config: verify and export
-            tcfg = dataclasses.replace(tcfg, bf16=cfg.bf16)  # repeat it
+        if cfg.bf16 is not None:
+            tcfg = dataclasses.replace(tcfg, bf16=cfg.bf16)
+        # recorded as run (auto precision decided), so verify and export repeat it
+        tcfg = resolve_precision(tcfg, self.data.train.x.device)
         try:
             info = analyze(spec)
         except SpecError as e:
@@ -164,33 +179,35 @@ class Objective:
             trial.set_user_attr("reject_ms", ms)
             raise optuna.TrialPruned(f"{info.n_params} params >= {cfg.max_params}")
 
-        test_accs: list[float] = []
-        pruned = False
+        self.stop_at = self.deadline.search_end(trial.study)
+        if self.stop_at is not None and time.time() >= self.stop_at:
+            trial.set_user_attr("out_of_time", "before training")
+            raise OutOfTime()
+        rungs = cfg.rungs if cfg.pruner == "rungs" and not cfg.multi else ()
+        n_train = len(self.data.train.head(cfg.train_limit))
+        scores = []
+        for k, (epochs, fraction) in enumerate(rungs):
+            limit = max(MIN_RUNG_IMAGES, int(n_train * fraction))
+            res = self._train(trial, spec, dataclasses.replace(tcfg, epochs=epochs), limit,
+                              f"rung {k}", report=False)
+            val = res.history[-1]["val_acc"]
+            scores.append({"rung": k, "epochs": epochs, "images": limit, "val_acc": val,
+                           "train_s": sum(r["time_s"] for r in res.history)})
+            trial.set_user_attr("rungs", scores)
+            if res.stop_reason:  # non-finite loss: a failed candidate, not a crash
+                trial.set_user_attr("failed", res.stop_reason)
+                return float("nan")
+            trial.report(val, cfg.eta ** k)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"stopped at rung {k}: val {val:.2f}%")
 
-        def on_epoch(rec: dict) -> bool:
-            nonlocal pruned
-            test_accs.append(rec["test_acc"])
-            trial.set_user_attr("test_acc", test_accs)
-            if not cfg.multi:
-                trial.report(rec["val_acc"], rec["epoch"])
-                if rec["epoch"] < cfg.epochs and trial.should_prune():
-                    pruned = True
-                    return True
-            return self.interrupted
-
-        res = train(spec, tcfg, self.data, seed=trial.number, callback=on_epoch,
-                    progress=cfg.progress and cfg.workers == 1, train_limit=cfg.train_limit,
-                    eval_limit=cfg.eval_limit, desc=f"trial {trial.number} ")
+        res = self._train(trial, spec, tcfg, cfg.train_limit, "full", report=not rungs)
         hist = res.history
         trial.set_user_attr("history", hist)
         trial.set_user_attr("epochs_run", len(hist))
+        trial.set_user_attr("full_train_s", sum(r["time_s"] for r in hist))
         trial.set_user_attr("train_s", time.perf_counter() - t0)
-        if self.interrupted and not pruned:
-            trial.set_user_attr("interrupted", True)
-            raise SearchInterrupted()
-        if pruned:
-            raise optuna.TrialPruned(f"pruned after epoch {len(hist)}")
-        if res.stop_reason:  # non-finite loss: a failed candidate, not a crash
+        if res.stop_reason:
             trial.set_user_attr("failed", res.stop_reason)
             return float("nan") if not cfg.multi else (float("nan"), float(info.n_params))
         path = weights_path(self.out_dir, trial.number)
@@ -198,6 +215,51 @@ class Objective:
         torch.save(res.model.state_dict(), path)
         val = hist[-1]["val_acc"]
         return (val, float(info.n_params)) if cfg.multi else val
+
+    def _train(self, trial, spec, tcfg, limit, stage: str, report: bool):
+        """One training of the candidate; ``report``: per-epoch values for the median pruner."""
+        cfg = self.cfg
+        test_accs: list[float] = []
+        pruned = False
+        timed_out = False
+
+        def on_epoch(rec: dict) -> bool:
+            nonlocal pruned, timed_out
+            if "test_acc" in rec:
+                test_accs.append(rec["test_acc"])
+                trial.set_user_attr("test_acc", test_accs)
+            if not cfg.progress:  # a log file: a line per epoch, so it shows the search moving
+                print(f"trial {trial.number} {stage} epoch {rec['epoch']}/{tcfg.epochs} "
+                      f"val {rec['val_acc']:.2f}% loss {rec['train_loss']:.4f} "
+                      f"{rec['time_s']:.0f} s", flush=True)
+            if report and not cfg.multi:
+                trial.report(rec["val_acc"], rec["epoch"])
+                if rec["epoch"] < tcfg.epochs and trial.should_prune():
+                    pruned = True
+                    return True
+            if self.stop_at is not None and time.time() >= self.stop_at \
+                    and rec["epoch"] < tcfg.epochs:
+                timed_out = True
+                return True
+            return self.interrupted
+
+        def on_progress(info: dict) -> None:
+            if self.status is not None:
+                self.status(trial.number, stage, info)
+
+        res = train(spec, tcfg, self.data, seed=trial.number, callback=on_epoch, progress=False,
+                    train_limit=limit, eval_limit=cfg.eval_limit, on_progress=on_progress)
+        if self.interrupted and not pruned:
+            trial.set_user_attr("interrupted", True)
+            raise SearchInterrupted()
+        if timed_out:
+            trial.set_user_attr("out_of_time", stage)
+            raise OutOfTime()
+        if pruned:
+            trial.set_user_attr("history", res.history)
+            trial.set_user_attr("epochs_run", len(res.history))
+            raise optuna.TrialPruned(f"pruned after epoch {len(res.history)}")
+        return res
 
 
 def fail_stale_trials(study: optuna.Study) -> list[int]:
@@ -228,8 +290,11 @@ def _alive(pid: int) -> bool:
 
 def count_states(study: optuna.Study) -> dict:
     counts = {"complete": 0, "rejected": 0, "pruned": 0, "failed": 0, "running": 0}
+    rung_counts: dict[int, int] = {}
     reject_ms = 0.0
     for t in study.get_trials(deepcopy=False):
+        for r in t.user_attrs.get("rungs", []):
+            rung_counts[r["rung"]] = rung_counts.get(r["rung"], 0) + 1
         if t.state == TrialState.COMPLETE:
             counts["failed" if "failed" in t.user_attrs else "complete"] += 1
         elif t.state == TrialState.PRUNED:
@@ -244,6 +309,7 @@ def count_states(study: optuna.Study) -> dict:
             counts["running"] += 1
     counts["reject_ms_total"] = reject_ms
     counts["trained"] = counts["complete"] + counts["pruned"] + counts["failed"]
+    counts["rungs"] = dict(sorted(rung_counts.items()))
     return counts
 
 
@@ -251,14 +317,47 @@ def create_study(cfg: SearchConfig, worker: int = 0) -> optuna.Study:
     storage = open_storage(cfg.storage, study_dir(cfg.results_dir, cfg.study))
     directions = ["maximize", "minimize"] if cfg.multi else ["maximize"]
     try:
-        return optuna.create_study(
+        study = optuna.create_study(
             study_name=cfg.study, storage=storage, directions=directions,
             sampler=make_sampler(cfg, worker),
-            pruner=make_pruner(cfg.pruner, cfg.epochs, cfg.prune_from),
+            pruner=make_pruner(cfg.pruner, cfg.epochs, cfg.prune_from, cfg.eta),
             load_if_exists=True,
         )
     except ValueError as e:  # e.g. resuming a study with other objectives
         raise NasError(f"cannot open study {cfg.study!r}: {e}") from None
+    if worker == 0 and "max_params" not in study.user_attrs:
+        study.set_user_attr("max_params", cfg.max_params)  # spaces read the budget from here
+    return study
+
+
+class Board:
+    """What each running candidate is doing, for the bar: trial, stage, epoch, images/s."""
+
+    def __init__(self):
+        self.rows: dict[int, tuple] = {}  # pid -> (trial, stage, info, wall time)
+
+    def put(self, pid: int, trial: int, stage: str, info: dict) -> None:
+        self.rows[pid] = (trial, stage, info, time.time())
+
+    def drop_trial(self, number: int) -> None:
+        self.rows = {pid: r for pid, r in self.rows.items() if r[0] != number}
+
+    def text(self) -> str:
+        parts, etas = [], []
+        now = time.time()
+        for trial, stage, info, at in sorted(self.rows.values(), key=lambda r: r[0]):
+            if now - at > 120:  # a worker that stopped reporting: not shown as alive
+                continue
+            parts.append(f"t{trial} {stage} e{info['epoch']}/{info['epochs']} "
+                         f"b{info['step']}/{info['steps']} {info['images_per_s']:,.0f} img/s")
+            etas.append(max(0.0, info["eta_s"] - (now - at)))
+        if etas:
+            parts.append(f"next result in {_duration(min(etas))}")
+        return " | ".join(parts)
+
+
+def _duration(s: float) -> str:
+    return f"{s / 60:.0f}m{s % 60:02.0f}s" if s >= 60 else f"{s:.0f}s"
 
 
 def _interrupt(procs) -> None:
@@ -267,27 +366,36 @@ def _interrupt(procs) -> None:
             os.kill(p.pid, signal.SIGINT)
 
 
-def _worker_main(cfg: SearchConfig, worker: int) -> None:
+def _worker_main(cfg: SearchConfig, worker: int, started: float, status_q) -> None:
     """Entry point of an extra worker process (spawned): same storage, its own sampler seed."""
     # Out of the terminal's process group: Ctrl-C reaches the main process only, which passes
-    # it on once (see run). A kill -INT of the main process alone then stops the workers too.
+    # it on once (see run_search). A kill -INT of the main process alone then stops them too.
     os.setpgrp()
     torch.set_num_threads(worker_threads(cfg.workers))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+    def status(trial: int, stage: str, info: dict) -> None:
+        try:
+            status_q.put_nowait((os.getpid(), trial, stage, info))
+        except queue.Full:
+            pass
+
     try:
-        _optimize(cfg, worker, bar=None)
+        _optimize(cfg, worker, None, started, status=status)
     except (KeyboardInterrupt, SearchInterrupted):
         pass
 
 
-def _optimize(cfg: SearchConfig, worker: int, bar, on_interrupt=None) -> Outcome:
+def _optimize(cfg: SearchConfig, worker: int, bar, started: float, on_interrupt=None,
+              status=None, on_trial_extra=None) -> Outcome:
     """Run trials until the study has enough; ``on_interrupt()`` runs at the first Ctrl-C."""
     space = get_space(cfg.space)
     study = create_study(cfg, worker)
     device = resolve_device(cfg.device)
     data = load_mnist(cfg.data_dir, str(device), cfg.val_size)
     out_dir = study_dir(cfg.results_dir, cfg.study)
-    objective = Objective(cfg, space, data, out_dir)
+    deadline = Deadline(cfg, started)
+    objective = Objective(cfg, space, data, out_dir, deadline, status)
     outcome = Outcome()
     streak = {"n": 0, "min": None}
 
@@ -310,17 +418,18 @@ def _optimize(cfg: SearchConfig, worker: int, bar, on_interrupt=None) -> Outcome
             streak["n"] = 0
         if counts["trained"] >= cfg.trials or objective.interrupted:
             study.stop()  # after Ctrl-C during a trial that then got pruned: start no more
+        end = deadline.search_end(study)
+        if end is not None and time.time() >= end:
+            study.stop()
         text = _bar_text(study, counts, cfg)
         if not cfg.progress and not is_rejected(trial):
-            # No bar (a log file, nohup, CI): one line per trained candidate, flushed, so
-            # `tail -f` shows the search moving. Every worker reports its own trials.
             print(f"{_trial_line(trial)} | {text}", flush=True)
         if bar is not None:
             bar.n = min(counts["trained"], cfg.trials)
             bar.set_postfix_str(text, refresh=False)
             bar.refresh()
-            if worker == 0:
-                _write_trials_csv(study, out_dir)
+        if on_trial_extra is not None:
+            on_trial_extra(study, trial)
 
     # A first Ctrl-C lets the current epoch finish; a second one stops at once.
     def on_sigint(signum, frame):
@@ -331,9 +440,10 @@ def _optimize(cfg: SearchConfig, worker: int, bar, on_interrupt=None) -> Outcome
 
     old = signal.signal(signal.SIGINT, on_sigint)
     try:
-        if count_states(study)["trained"] < cfg.trials:
-            study.optimize(objective, timeout=cfg.timeout_s, callbacks=[on_trial],
-                           gc_after_trial=False)
+        end = deadline.search_end(study)
+        if count_states(study)["trained"] < cfg.trials and (end is None or time.time() < end):
+            study.optimize(objective, callbacks=[on_trial], gc_after_trial=False,
+                           catch=(OutOfTime,))
     except SearchInterrupted:
         outcome.stopped = "interrupted"
     except KeyboardInterrupt:
@@ -349,7 +459,10 @@ def _optimize(cfg: SearchConfig, worker: int, bar, on_interrupt=None) -> Outcome
 def _bar_text(study, counts, cfg) -> str:
     best = best_value(study)
     b = f"best val {best:.2f}%" if best is not None else "best -"
-    return (f"{b} | done {counts['complete']} rejected {counts['rejected']} "
+    rungs = counts.get("rungs") or {}
+    at = (" rungs " + "/".join(str(rungs.get(k, 0)) for k in range(len(cfg.rungs)))
+          if rungs else "")
+    return (f"{b} | full {counts['complete']}{at} rejected {counts['rejected']} "
             f"pruned {counts['pruned']} failed {counts['failed']}")
 
 
@@ -358,8 +471,14 @@ def _trial_line(t: optuna.trial.FrozenTrial) -> str:
     head = f"trial {t.number} ({n:,} params)" if n is not None else f"trial {t.number}"
     if "failed" in t.user_attrs:
         return f"{head} failed: {t.user_attrs['failed']}"
+    if "out_of_time" in t.user_attrs:
+        return f"{head} stopped: the search phase's time is up"
     if t.state == TrialState.COMPLETE and t.values:
         return f"{head} val {t.values[0]:.2f}%"
+    rungs = t.user_attrs.get("rungs")
+    if t.state == TrialState.PRUNED and rungs and "history" not in t.user_attrs:
+        r = rungs[-1]
+        return f"{head} stopped at rung {r['rung']}, val {r['val_acc']:.2f}%"
     if t.state == TrialState.PRUNED and t.intermediate_values:
         epoch = max(t.intermediate_values)
         return f"{head} pruned at epoch {epoch}, val {t.intermediate_values[epoch]:.2f}%"
@@ -379,25 +498,71 @@ def _write_trials_csv(study: optuna.Study, out_dir: Path) -> None:
     tmp.replace(out_dir / "trials.csv")
 
 
-def run_search(cfg: SearchConfig, log=print) -> Outcome:
-    """Run (or resume) a search; write study.json and trials.csv; return what happened."""
-    if cfg.trials < 1:
-        raise NasError(f"--trials must be >= 1, got {cfg.trials}")
-    if cfg.max_params < 1:
-        raise NasError(f"--max-params must be >= 1, got {cfg.max_params}")
-    if cfg.workers < 1:
-        raise NasError(f"--workers must be >= 1, got {cfg.workers}")
+def check_config(cfg: SearchConfig) -> SearchConfig:
+    """One-line errors for settings that cannot work; returns the config as it will run."""
+    positive = {"--trials": cfg.trials, "--max-params": cfg.max_params, "--epochs": cfg.epochs,
+                "--workers": cfg.workers, "--eta": cfg.eta - 1}
+    for flag, v in positive.items():
+        if v < 1:
+            raise NasError(f"{flag} must be >= {2 if flag == '--eta' else 1}, "
+                           f"got {v + (flag == '--eta')}")
     if cfg.startup_trials < 0:
         raise NasError(f"--startup-trials must be >= 0, got {cfg.startup_trials}")
+    if cfg.race_top < 0 or cfg.race_seeds < 0:
+        raise NasError("--race-top and --race-seeds must be >= 0")
+    if cfg.timeout_s is not None and cfg.timeout_s <= 0:
+        raise NasError(f"--timeout must be > 0 seconds, got {cfg.timeout_s:g}")
+    if cfg.val_size < 1:
+        raise NasError(f"--val-size must be >= 1: the search selects on validation images, "
+                       f"got {cfg.val_size}")
     if cfg.prune_from is not None and not 1 <= cfg.prune_from <= cfg.epochs:
         raise NasError(
             f"--prune-from must be an epoch from 1 to {cfg.epochs}, got {cfg.prune_from}"
         )
+    if cfg.pruner not in PRUNERS:
+        raise NasError(f"unknown pruner {cfg.pruner!r} (valid: {', '.join(PRUNERS)})")
+    if cfg.sampler not in SAMPLERS:
+        raise NasError(f"unknown sampler {cfg.sampler!r} (valid: {', '.join(SAMPLERS)})")
+    if cfg.pruner == "rungs":
+        check_rungs(cfg.rungs, cfg.epochs)
     if cfg.multi and cfg.pruner != "none":
         cfg = dataclasses.replace(cfg, pruner="none")  # Optuna cannot prune multi-objective
+    return cfg
+
+
+def _check_resume(cfg: SearchConfig, out_dir: Path, space) -> None:
+    """A resumed study keeps the settings that shaped it; refuse others in one line."""
+    path = out_dir / "study.json"
+    if not path.is_file():
+        return
+    try:
+        had = json.loads(path.read_text()).get("settings")
+    except ValueError:
+        return
+    if not had:
+        return  # a study from before settings were recorded
+    want = {**cfg.settings(), "space_version": space.version,
+            "space_hash": space.fingerprint()}
+    diff = [k for k in want if k in had and had[k] != want[k]]
+    if diff and not cfg.allow_changed:
+        flags = ", ".join(f"--{k.replace('_', '-')} (was {had[k]}, now {want[k]})" for k in diff)
+        raise NasError(f"study {cfg.study!r} was made with other settings: {flags}; use the "
+                       "study's command (study.json), a new --study, or --allow-changed")
+
+
+def run_search(cfg: SearchConfig, log=print) -> Outcome:
+    """Run (or resume) a search and its seed race; write study.json and trials.csv."""
+    from nas.race import race
+
+    cfg = check_config(cfg)
     space = get_space(cfg.space)  # fail fast on a bad space, before touching the results
+    for name in cfg.enqueue:
+        if name not in space.known:
+            raise NasError(f"space {cfg.space!r} has no known design {name!r} "
+                           f"(valid: {', '.join(space.known) or 'none'})")
     out_dir = study_dir(cfg.results_dir, cfg.study)
     check_writable(out_dir)
+    _check_resume(cfg, out_dir, space)
     device = resolve_device(cfg.device)
     load_mnist(cfg.data_dir, str(device), cfg.val_size)  # data problems surface now
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -406,73 +571,120 @@ def run_search(cfg: SearchConfig, log=print) -> Outcome:
     if stale:
         log(f"marked stale running trials {stale} FAIL (their process is gone)")
     for name in cfg.enqueue:
-        known = getattr(space, "KNOWN", {})
-        if name not in known:
-            raise NasError(f"space {cfg.space!r} has no known design {name!r} "
-                           f"(valid: {', '.join(known) or 'none'})")
-        study.enqueue_trial(known[name], user_attrs={"enqueued": name}, skip_if_exists=True)
-    _write_study_json(cfg, out_dir, device)
+        study.enqueue_trial(space.known[name], user_attrs={"enqueued": name},
+                            skip_if_exists=True)
+    _write_study_json(cfg, out_dir, device, space)
     before = count_states(study)
+    rungs = ", ".join(f"{e} ep x {f:g}" for e, f in cfg.rungs) if cfg.pruner == "rungs" else ""
     log(f"study {cfg.study!r}: space {cfg.space}, < {cfg.max_params:,} params, "
-        f"{cfg.epochs} epochs, {cfg.trials} candidates, pruner {cfg.pruner}, device {device}"
+        f"{cfg.epochs} epochs" + (f" after rungs ({rungs}, 1 in {cfg.eta} goes on)" if rungs
+                                  else f", pruner {cfg.pruner}")
+        + (f", {_duration(cfg.timeout_s)} in all" if cfg.timeout_s else "")
+        + f", device {device}"
         + (f"; resuming with {before['trained']} trained" if before["trained"] else ""))
+    started = time.time()
     t0 = time.perf_counter()
     procs = []
+    ctx = multiprocessing.get_context("spawn")
+    status_q = ctx.Queue(maxsize=1000) if cfg.workers > 1 else None
+    board = Board()
+    bar = tqdm(total=cfg.trials, initial=min(before["trained"], cfg.trials), desc="search",
+               unit="trial", disable=not cfg.progress, dynamic_ncols=True)
+    last_draw = [0.0]
+
+    def status(trial: int, stage: str, info: dict) -> None:
+        board.put(os.getpid(), trial, stage, info)
+        while status_q is not None:
+            try:
+                pid, t, s, i = status_q.get_nowait()
+            except queue.Empty:
+                break
+            board.put(pid, t, s, i)
+        if cfg.progress and time.time() - last_draw[0] >= 1.0:
+            last_draw[0] = time.time()
+            bar.set_description_str(board.text() or "search", refresh=True)
+
     if cfg.workers > 1:
-        ctx = multiprocessing.get_context("spawn")
-        procs = [ctx.Process(target=_worker_main, args=(cfg, k), daemon=False)
-                 for k in range(1, cfg.workers)]
+        procs = [ctx.Process(target=_worker_main, args=(cfg, k, started, status_q),
+                             daemon=True) for k in range(1, cfg.workers)]
         for p in procs:
             p.start()
         torch.set_num_threads(worker_threads(cfg.workers))
-    bar = tqdm(total=cfg.trials, initial=min(before["trained"], cfg.trials), desc="search",
-               unit="trial", disable=not cfg.progress, dynamic_ncols=True)
     try:
-        outcome = _optimize(cfg, 0, bar, on_interrupt=lambda: _interrupt(procs))
+        outcome = _optimize(cfg, 0, bar if cfg.progress else None, started,
+                            on_interrupt=lambda: _interrupt(procs), status=status,
+                            on_trial_extra=lambda s, t: (board.drop_trial(t.number),
+                                                         _write_trials_csv(s, out_dir)))
+    except BaseException:
+        for p in procs:  # an error here must not leave the workers running
+            if p.is_alive():
+                p.terminate()
+        raise
     finally:
         for p in procs:
             p.join()
         bar.close()
+    crashed = [(p.pid, p.exitcode) for p in procs if p.exitcode not in (0, None)]
     study = create_study(cfg)
+    if not outcome.stopped and not crashed and not cfg.multi:
+        outcome.winner = race(cfg, study, out_dir, Deadline(cfg, started).end, log)
     outcome.counts = count_states(study)
     outcome.n_trials = len(study.trials)
     _write_trials_csv(study, out_dir)
     wall = time.perf_counter() - t0
     c = outcome.counts
     mean_ms = c["reject_ms_total"] / c["rejected"] if c["rejected"] else 0.0
-    log(f"{len(study.trials)} trials: {c['complete']} complete, {c['rejected']} rejected by "
-        f"budget ({c['reject_ms_total']:.0f} ms in all, {mean_ms:.1f} ms each), "
-        f"{c['pruned']} stopped early, {c['failed']} failed; this run {wall / 60:.1f} min")
-    if outcome.stopped == "interrupted":
-        log(f"interrupted: finished trials are kept. Resume with: nas search --study {cfg.study}"
-            + (f" --space {cfg.space}" if cfg.space != "mnist_8k" else ""))
-    elif outcome.stopped:
-        raise NasError(outcome.stopped)
+    at_rung = "".join(f", {n} at rung {k}" for k, n in c["rungs"].items())
+    log(f"{len(study.trials)} trials: {c['complete']} trained to the end{at_rung}, "
+        f"{c['rejected']} rejected by budget ({c['reject_ms_total']:.0f} ms in all, "
+        f"{mean_ms:.1f} ms each), {c['pruned']} stopped early, {c['failed']} failed; "
+        f"this run {wall / 60:.1f} min")
     from nas.studyio import top_table
 
     table = top_table(study)
     if table:
         log(table)
+    if outcome.stopped == "interrupted":
+        log(f"interrupted: finished trials are kept. Resume with: {cfg.command}")
+    elif outcome.stopped:
+        raise NasError(outcome.stopped)
+    if crashed:
+        raise NasError("worker process(es) died: " + ", ".join(
+            f"pid {pid} exit code {code}" for pid, code in crashed)
+            + "; finished trials are kept, run the same command to go on")
     log(f"files: {out_dir}/ (trials.csv, study.json, trials/); report: nas report {cfg.study}")
     return outcome
 
 
-def _write_study_json(cfg: SearchConfig, out_dir: Path, device) -> None:
-    import json
-
+def _write_study_json(cfg: SearchConfig, out_dir: Path, device, space) -> None:
     path = out_dir / "study.json"
-    runs = []
+    old = {}
     if path.is_file():
         try:
-            runs = json.loads(path.read_text()).get("runs", [])
+            old = json.loads(path.read_text())
         except ValueError:
-            runs = []
+            old = {}
+    runs = old.get("runs", [])
     runs.append({"command": cfg.command or " ".join(sys.argv),
                  "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
     d = dataclasses.asdict(cfg)
+    d["storage"] = _redact(cfg.storage) if cfg.storage else str(out_dir / "journal.log")
+    settings = old.get("settings") or {**cfg.settings(), "space_version": space.version,
+                                       "space_hash": space.fingerprint()}
+    keep = {k: old[k] for k in ("winner", "race") if k in old}
     write_json(path, {
-        **d, "storage": cfg.storage or str(out_dir / "journal.log"),
-        "sampler_detail": "TPE multivariate+group, 10 startup trials" if cfg.sampler == "tpe"
-        else cfg.sampler, "device_used": str(device), "environment": environment(),
-        "runs": runs,
+        **d, "settings": settings, **keep,
+        "sampler_detail": "TPE multivariate+group" if cfg.sampler == "tpe" else cfg.sampler,
+        "device_used": str(device), "environment": environment(), "runs": runs,
     })
+
+
+def _redact(url: str) -> str:
+    """A storage URL without its password, for files that may be shared."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))

@@ -1,35 +1,66 @@
-"""Search spaces: a registry of built-in spaces by name, or a user's Python file by path.
+"""Search spaces: registered by name (the files in ``search_spaces/``), or a user's .py file.
 
-A space is a module with ``sample(trial) -> (ArchSpec, TrainConfig)``. It samples and never
-builds a module. Optional: ``ABOUT`` (one line) and ``KNOWN`` (name -> params dict for
-``study.enqueue_trial``, so known good designs are tried first).
+A space turns an Optuna trial into ``(ArchSpec, TrainConfig)``: it samples and never builds a
+module. A built-in space registers itself where it is defined::
+
+    SPACE = register_space("general", sample, about="...", known=KNOWN, version=1)
+
+A user's file only needs ``sample(trial)``; ``ABOUT`` (one line) and ``KNOWN`` (name -> params
+dict for ``study.enqueue_trial``, so known designs are tried first) are optional.
 """
 
 from __future__ import annotations
 
-import importlib
+import hashlib
 import importlib.util
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 
 from nas.errors import NasError
+from nas.registry import Registry
 
-BUILTIN = ("mnist_8k", "mnist_8k_ref", "mnist_8k_oc", "mnist_5k_oc", "mnist_2k", "skeleton")
+DEFAULT_SPACE = "general"
+
+
+@dataclass(frozen=True)
+class Space:
+    name: str
+    sample: Callable  # sample(trial) -> (ArchSpec, TrainConfig)
+    about: str = ""
+    known: dict = field(default_factory=dict)  # name -> params, for --enqueue
+    version: int = 1  # bump when the same params would give other candidates
+
+    def fingerprint(self) -> str:
+        """A hash of the module that defines the space: a resumed study checks it."""
+        module = inspect.getmodule(self.sample)
+        try:
+            text = inspect.getsource(module) if module is not None else ""
+        except (OSError, TypeError):
+            text = ""
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+SPACES: Registry[Space] = Registry("search space", packages=("search_spaces",))
+
+
+def register_space(name: str, sample: Callable, *, about: str = "", known: dict | None = None,
+                   version: int = 1) -> Space:
+    return SPACES.add(name, Space(name, sample, about, known or {}, version))
 
 
 def list_spaces() -> list[str]:
-    return list(BUILTIN)
+    return SPACES.names()
 
 
-def get_space(name_or_path: str) -> ModuleType:
-    if name_or_path in BUILTIN:
-        return importlib.import_module(f"search_spaces.{name_or_path}")
+def get_space(name_or_path: str) -> Space:
+    if name_or_path in SPACES:
+        return SPACES.get(name_or_path)
     path = Path(name_or_path)
     if path.suffix != ".py":
-        raise NasError(
-            f"unknown search space {name_or_path!r} (valid: {', '.join(BUILTIN)}, "
-            "or a path to a .py file)"
-        )
+        raise NasError(f"unknown search space {name_or_path!r} (valid: "
+                       f"{', '.join(SPACES.names())}, or a path to a .py file)")
     if not path.is_file():
         raise NasError(f"search space file {path} does not exist")
     spec = importlib.util.spec_from_file_location(f"nas_user_space_{path.stem}", path)
@@ -40,4 +71,5 @@ def get_space(name_or_path: str) -> ModuleType:
         raise NasError(f"search space {path} raised on import: {type(e).__name__}: {e}") from None
     if not callable(getattr(module, "sample", None)):
         raise NasError(f"search space {path} defines no sample(trial) function")
-    return module
+    return Space(str(path), module.sample, getattr(module, "ABOUT", ""),
+                 getattr(module, "KNOWN", {}), getattr(module, "VERSION", 1))

@@ -74,6 +74,7 @@ LAYER_TYPES: dict[str, type] = {
     "linear": Linear,
 }
 _TYPE_OF = {cls: name for name, cls in LAYER_TYPES.items()}
+INITS = ("default", "xavier")
 
 
 @dataclass(frozen=True)
@@ -82,12 +83,15 @@ class ArchSpec:
     in_channels: int = 1
     input_size: int = 28  # square input, pixels
     num_classes: int = 10
+    init: str = "default"  # default (PyTorch's) | xavier (uniform weights, zero biases)
 
     def to_dict(self) -> dict:
+        extra = {"init": self.init} if self.init != "default" else {}
         return {
             "in_channels": self.in_channels,
             "input_size": self.input_size,
             "num_classes": self.num_classes,
+            **extra,
             "layers": [
                 {"type": _TYPE_OF[type(layer)], **dataclasses.asdict(layer)}
                 for layer in self.layers
@@ -113,7 +117,7 @@ class ArchSpec:
                 layers.append(LAYER_TYPES[raw["type"]](**kwargs))
             except TypeError as e:
                 raise SpecError(f"layer {i} ({raw['type']}): {e}") from None
-        extra = {k: d[k] for k in ("in_channels", "input_size", "num_classes") if k in d}
+        extra = {k: d[k] for k in ("in_channels", "input_size", "num_classes", "init") if k in d}
         return cls(layers=tuple(layers), **extra)
 
     @classmethod
@@ -175,6 +179,8 @@ def analyze(spec: ArchSpec) -> Analysis:
     """Shapes, parameters, MACs and receptive field per layer; raises SpecError if impossible."""
     if spec.in_channels <= 0 or spec.input_size <= 0 or spec.num_classes <= 0:
         raise SpecError("in_channels, input_size and num_classes must be positive")
+    if spec.init not in INITS:
+        raise SpecError(f"unknown init {spec.init!r} (valid: {', '.join(INITS)})")
     if not spec.layers:
         raise SpecError("spec has no layers")
     shape: tuple = (spec.in_channels, spec.input_size, spec.input_size)

@@ -14,7 +14,6 @@ from pathlib import Path
 import optuna
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.offline import get_plotlyjs
 
 from nas.studyio import completed, is_rejected, study_dir, trials_frame
 
@@ -122,21 +121,22 @@ def _safe(fn, *args, **kw):
 
 
 def write_report(study: optuna.Study, results_dir: str | Path, max_params: int) -> Path:
-    from nas.plots import curves_figure
+    from nas.plots import curves_figure, plotly_src
 
     out = study_dir(results_dir, study.study_name)
     out.mkdir(parents=True, exist_ok=True)
     table = trials_frame(study)
     table.to_csv(out / "trials.csv", index=False)
     table.to_parquet(out / "trials.parquet", index=False)
-    (out / "plotly.min.js").write_text(get_plotlyjs())
+    src = plotly_src(out / "report.html", Path(results_dir))
     df = pareto_data(study)
     vis = optuna.visualization
     sections: list[tuple[str, object]] = []
     if len(df):
         sections.append(("Pareto: validation accuracy", pareto_figure(df, max_params)))
-        sections.append(("Pareto: test accuracy (judges, never selects)",
-                         pareto_figure(df, max_params, "test_acc")))
+        if df.test_acc.notna().any():  # only studies run with --record-test have it
+            sections.append(("Pareto: test accuracy (recorded with --record-test; it judges, "
+                             "never selects)", pareto_figure(df, max_params, "test_acc")))
     single = len(study.directions) == 1
     target = None if single else (lambda t: t.values[0])
     sections.append(("Optimization history", _safe(
@@ -159,7 +159,7 @@ def write_report(study: optuna.Study, results_dir: str | Path, max_params: int) 
     counts = table.state.value_counts().to_dict() if len(table) else {}
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>nas report: {html.escape(study.study_name)}</title>
-<script src="plotly.min.js"></script>
+<script src="{html.escape(src)}"></script>
 <style>body{{font-family:sans-serif;max-width:1200px;margin:auto}}
 table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ccc;padding:3px 6px}}
 </style></head><body>

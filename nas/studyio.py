@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import statistics
 import warnings
 from pathlib import Path
 
@@ -42,11 +44,15 @@ def open_storage(url: str | None, out_dir: Path):
 
 def load_study(results_dir: str | Path, name: str, storage: str | None = None) -> optuna.Study:
     out = study_dir(results_dir, name)
+    storage = storage or os.environ.get("NAS_STORAGE")
     if storage is None:
         meta = out / "study.json"
         if not meta.is_file():
             raise NasError(f"unknown study {name!r}: no {meta}")
         saved = json.loads(meta.read_text()).get("storage", "")
+        if ":***@" in saved:
+            raise NasError(f"study.json keeps the storage URL without its password ({saved}); "
+                           "set NAS_STORAGE to the full URL")
         storage = None if saved.endswith("journal.log") else saved
     try:
         return optuna.load_study(study_name=name, storage=open_storage(storage, out))
@@ -106,6 +112,20 @@ def completed(study: optuna.Study) -> list[FrozenTrial]:
             if t.values and not math.isnan(t.values[0]) and "failed" not in t.user_attrs]
 
 
+def full_train_s(study: optuna.Study) -> float | None:
+    """Median seconds of one full-length training in this study (None before the first)."""
+    times = [t.user_attrs["full_train_s"] for t in completed(study)
+             if "full_train_s" in t.user_attrs]
+    return statistics.median(times) if times else None
+
+
+def winner(study_json: Path) -> dict | None:
+    """The seed race's winner as written in study.json, or None."""
+    if not study_json.is_file():
+        return None
+    return json.loads(study_json.read_text()).get("winner")
+
+
 def best_trial(study: optuna.Study) -> FrozenTrial:
     """The study's selection rule: highest final-epoch validation accuracy, then fewer params."""
     done = completed(study)
@@ -114,13 +134,28 @@ def best_trial(study: optuna.Study) -> FrozenTrial:
     return max(done, key=lambda t: (t.values[0], -t.user_attrs.get("n_params", 0)))
 
 
-def get_trial(study: optuna.Study, which: str | int) -> FrozenTrial:
-    if str(which) == "best":
+def get_trial(study: optuna.Study, which: str | int, study_json: Path | None = None
+              ) -> FrozenTrial:
+    """'winner' (the seed race's), 'best' (by the search's own validation score), 'auto' (the
+    winner if the race ran, else best) or a trial number."""
+    which = str(which)
+    if which in ("winner", "auto"):
+        w = winner(study_json) if study_json is not None else None
+        if w is not None:
+            which = str(w["trial"])
+        elif which == "winner":
+            raise NasError(f"study {study.study_name!r} has no seed-race winner in its "
+                           "study.json (the race runs at the end of nas search); use --trial "
+                           "best or a number")
+        else:
+            which = "best"
+    if which == "best":
         return best_trial(study)
     try:
         number = int(which)
     except ValueError:
-        raise NasError(f"--trial takes a number or 'best', got {which!r}") from None
+        raise NasError(f"--trial takes a number, 'winner', 'best' or 'auto', got {which!r}"
+                       ) from None
     trials = study.get_trials(deepcopy=False)
     if not 0 <= number < len(trials):
         raise NasError(f"study {study.study_name!r} has no trial {number} "
@@ -134,11 +169,11 @@ def get_trial(study: optuna.Study, which: str | int) -> FrozenTrial:
 
 def trial_model(results_dir: Path, study_name: str, which: str | int) -> tuple:
     """(name, spec, train config) of a study's trial."""
+    from nas.config import TrainConfig
     from nas.spec import ArchSpec
-    from nas.train import TrainConfig
 
     study = load_study(results_dir, study_name)
-    t = get_trial(study, which)
+    t = get_trial(study, which, study_dir(results_dir, study_name) / "study.json")
     spec = ArchSpec.from_dict(t.user_attrs["spec"])
     cfg = TrainConfig.from_dict(t.user_attrs["train_config"])
     return f"{study_name}-trial{t.number}", spec, cfg

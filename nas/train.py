@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import time
 import warnings
 from collections.abc import Callable
@@ -22,66 +23,13 @@ from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
 from nas.build import build, count_params
+from nas.config import TrainConfig, piecewise_factor
 from nas.data import MNISTData, Split, augment
 from nas.errors import NasError
 from nas.spec import ArchSpec
 
-
-@dataclass(frozen=True)
-class TrainConfig:
-    epochs: int = 15  # full passes over the training images
-    batch_size: int = 128  # images per step
-    optimizer: str = "sgd"  # sgd | adam
-    lr: float = 0.1  # peak learning rate for onecycle, initial for step/constant
-    momentum: float = 0.9  # sgd only
-    nesterov: bool = True  # sgd only
-    weight_decay: float = 0.0  # L2, coupled (torch's SGD/Adam weight_decay)
-    schedule: str = "onecycle"  # onecycle | step | constant
-    pct_start: float = 0.25  # onecycle: fraction of steps spent warming up
-    step_size: int = 8  # step: epochs between decays
-    gamma: float = 0.1  # step: decay factor
-    label_smoothing: float = 0.0  # 0..0.2
-    rotate_deg: float = 0.0  # random rotation, +- degrees
-    translate: float = 0.0  # random shift, +- fraction of the image size
-    scale: float = 0.0  # random zoom, +- fraction
-    interp: str = "bilinear"  # bilinear | nearest, for the augmentation's resampling
-    eval_batch_size: int = 2000  # images per eval forward pass
-    # bf16 autocast for the forward pass: on a CPU with AVX512-BF16 1.18x the images/s of fp32
-    # for `baseline`, with no loss of accuracy over seeds (bench/RESULTS.md); without native
-    # bf16 (train() says so) fp32 is faster
-    bf16: bool = True
-    # NHWC memory format: same maths, and on the CPU 1.2x faster steps (pooling, BN and the
-    # convolutions of a few channels all gain; bench/RESULTS.md)
-    channels_last: bool = True
-    ema: float = 0.0  # > 0: evaluate and keep an exponential moving average of the weights
-
-    def validate(self) -> TrainConfig:
-        checks = [
-            (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
-            (self.batch_size >= 1, f"batch size must be >= 1, got {self.batch_size}"),
-            (self.optimizer in ("sgd", "adam"), f"unknown optimizer {self.optimizer!r} (sgd|adam)"),
-            (self.lr > 0, f"learning rate must be > 0, got {self.lr}"),
-            (self.schedule in ("onecycle", "step", "constant"),
-             f"unknown schedule {self.schedule!r} (onecycle, step, constant)"),
-            (0 <= self.label_smoothing < 1, "label smoothing must be in [0, 1)"),
-            (self.interp in ("bilinear", "nearest"), "interp must be bilinear or nearest"),
-            (0 <= self.ema < 1, f"ema decay must be in [0, 1), got {self.ema}"),
-        ]
-        for ok, msg in checks:
-            if not ok:
-                raise NasError(msg)
-        return self
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TrainConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise NasError(f"unknown training config keys: {', '.join(sorted(unknown))}")
-        return cls(**d)
+__all__ = ["TrainConfig", "TrainResult", "train", "evaluate", "summarize", "native_bf16",
+           "resolve_precision"]
 
 
 @dataclass
@@ -90,6 +38,7 @@ class TrainResult:
     model: nn.Module
     n_params: int
     stop_reason: str | None = None  # None when all epochs ran
+    config: TrainConfig | None = None  # the recipe as run: bf16 resolved to True or False
     extra: dict = field(default_factory=dict)
 
 
@@ -110,6 +59,11 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig, steps_per_epoch: int):
         return opt, sched, True  # stepped per batch
     if cfg.schedule == "step":
         sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.step_size, gamma=cfg.gamma)
+        return opt, sched, False  # stepped per epoch
+    if cfg.schedule == "piecewise":
+        knots, epochs = cfg.knots, cfg.epochs
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda e: piecewise_factor(knots, e, epochs))
         return opt, sched, False  # stepped per epoch
     return opt, None, False
 
@@ -152,7 +106,14 @@ def ema_avg_fn(decay: float):
 
 
 def native_bf16(device: torch.device) -> bool:
-    """Whether bf16 autocast runs on hardware bf16 here (else it is emulated, and slow)."""
+    """Whether bf16 autocast runs on hardware bf16 here (else it is emulated, and slow).
+
+    NAS_NATIVE_BF16=0 (or 1) makes the answer "no" (or "yes") on any machine, so both
+    precision paths can be tested and benchmarked anywhere.
+    """
+    forced = os.environ.get("NAS_NATIVE_BF16")
+    if forced in ("0", "1"):
+        return forced == "1"
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported(including_emulation=False)
     if device.type == "cpu":
@@ -160,8 +121,15 @@ def native_bf16(device: torch.device) -> bool:
     return True
 
 
+def resolve_precision(cfg: TrainConfig, device: torch.device) -> TrainConfig:
+    """The recipe with bf16 decided: a forced value stays, None (auto) follows the hardware."""
+    if cfg.bf16 is not None:
+        return cfg
+    return dataclasses.replace(cfg, bf16=native_bf16(device))
+
+
 def _autocast(cfg: TrainConfig, device: torch.device):
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16)
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bool(cfg.bf16))
 
 
 def train(
@@ -175,6 +143,7 @@ def train(
     eval_limit: int | None = None,
     desc: str = "",
     checkpoint: Path | None = None,
+    on_progress: Callable[[dict], None] | None = None,
 ) -> TrainResult:
     """Train ``spec`` from scratch; evaluate on data.val (if any) and data.test every epoch.
 
@@ -184,12 +153,17 @@ def train(
     ``checkpoint``: after every epoch the whole state (weights, optimizer, schedule, EMA, random
     generators, history) is saved there; a run that finds one picks up after its last epoch and
     ends exactly as an unbroken run would. The caller deletes it once the outputs are saved.
+    ``on_progress(info)``: signs of life for long epochs, at most once a second and after each
+    epoch: epoch, epochs, step, steps, images_per_s and eta_s (seconds to the end of the run).
+    ``cfg.bf16`` None (auto) is decided here (``resolve_precision``); ``result.config`` says
+    what ran.
     """
     cfg.validate()
     train_split = data.train.head(train_limit)
     evals = {"val": data.val, "test": data.test}
     evals = {k: v.head(eval_limit) for k, v in evals.items() if v is not None}
     device = train_split.x.device
+    cfg = resolve_precision(cfg, device)
     if cfg.bf16 and not native_bf16(device):
         warnings.warn(f"bf16 autocast on a {device.type.upper()} without native bf16 runs "
                       "slower than fp32; --no-bf16 trains in fp32", stacklevel=2)
@@ -206,13 +180,14 @@ def train(
     ema = None
     if cfg.ema:
         ema = AveragedModel(model, multi_avg_fn=ema_avg_fn(cfg.ema), use_buffers=True)
-    aug = cfg.rotate_deg > 0 or cfg.translate > 0 or cfg.scale > 0
+    aug = cfg.rotate_deg > 0 or cfg.translate > 0 or cfg.scale > 0 or cfg.jitter > 0
     history: list[dict] = []
     stop_reason = None
     key = {"spec": spec.to_dict(), "train_config": cfg.to_dict(), "seed": seed, "n_train": n,
            "eval": {k: len(v) for k, v in evals.items()}}
     if checkpoint is not None and Path(checkpoint).is_file():
         history = _restore(Path(checkpoint), key, model, opt, sched, ema, g)
+    clock = _Progress(on_progress, cfg.epochs, steps, cfg.batch_size)
     for epoch in range(len(history) + 1, cfg.epochs + 1):
         model.train()
         t0 = time.perf_counter()
@@ -228,7 +203,9 @@ def train(
             idx = perm[s * cfg.batch_size : (s + 1) * cfg.batch_size]
             x, y = train_split.x[idx], train_split.y[idx]
             if aug:
-                x = augment(x, g, cfg.rotate_deg, cfg.translate, cfg.scale, cfg.interp)
+                x = augment(x, g, cfg.rotate_deg, cfg.translate, cfg.scale, cfg.interp,
+                            p=cfg.aug_p, border=cfg.border, jitter=cfg.jitter,
+                            jitter_p=cfg.jitter_p)
             if cfg.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with _autocast(cfg, device):
@@ -243,6 +220,7 @@ def train(
                 sched.step()
             loss_sum += loss.detach() * len(idx)
             correct += (out.argmax(1) == y).sum()
+            clock.step(epoch, s + 1)
         if sched is not None and not per_step:
             sched.step()
         if device.type == "cuda":
@@ -261,6 +239,7 @@ def train(
                 record[f"{name}_acc_raw"] = evaluate(model, split, cfg)[1]
         record["train_s"] = train_s
         record["time_s"] = time.perf_counter() - t0
+        clock.epoch_done(epoch, train_s, record["time_s"])
         history.append(record)
         if checkpoint is not None:
             _save(Path(checkpoint), key, history, model, opt, sched, ema, g)
@@ -270,7 +249,40 @@ def train(
         if callback is not None and callback(record):
             stop_reason = f"stopped by callback after epoch {epoch}"
             break
-    return TrainResult(history, final(model, ema), n_params, stop_reason)
+    return TrainResult(history, final(model, ema), n_params, stop_reason, config=cfg)
+
+
+class _Progress:
+    """Throttled signs of life for ``train(on_progress=...)``: one call a second at most."""
+
+    def __init__(self, fn, epochs: int, steps: int, batch_size: int):
+        self.fn, self.epochs, self.steps, self.batch = fn, epochs, steps, batch_size
+        self.last = self.t_epoch = time.perf_counter()
+        self.step_s = None  # seconds per training step, measured
+        self.eval_s = 0.0  # seconds of evaluation per epoch, measured
+
+    def step(self, epoch: int, step: int) -> None:
+        if self.fn is None:
+            return
+        now = time.perf_counter()
+        if now - self.last < 1.0:
+            return
+        self.last = now
+        rate = (now - self.t_epoch) / step  # s per step in this epoch so far
+        self._send(epoch, step, rate)
+
+    def epoch_done(self, epoch: int, train_s: float, total_s: float) -> None:
+        self.step_s, self.eval_s = train_s / self.steps, total_s - train_s
+        if self.fn is not None:
+            self._send(epoch, self.steps, self.step_s)
+        self.last = self.t_epoch = time.perf_counter()
+
+    def _send(self, epoch: int, step: int, s_per_step: float) -> None:
+        left_steps = (self.steps - step) + (self.epochs - epoch) * self.steps
+        left_evals = (self.epochs - epoch) + (step < self.steps)
+        self.fn({"epoch": epoch, "epochs": self.epochs, "step": step, "steps": self.steps,
+                 "images_per_s": self.batch / s_per_step if s_per_step > 0 else 0.0,
+                 "eta_s": left_steps * s_per_step + left_evals * self.eval_s})
 
 
 def _save(path: Path, key: dict, history, model, opt, sched, ema, g) -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from nas.config import TrainConfig
 from nas.spec import GAP, ArchSpec, Conv, Flatten, Linear, MaxPool, conv_block
-from nas.train import TrainConfig
 
 
 def two_stage_net(

@@ -5,6 +5,7 @@ Use with --max-params 2000.
 
 from __future__ import annotations
 
+from nas.spaces import register_space
 from search_spaces._blocks import sample_recipe, two_stage_net, widths
 
 ABOUT = "narrow two-stage GAP nets for a ~2,000-parameter budget (use --max-params 2000)"
@@ -25,3 +26,6 @@ def sample(trial):
         head="gap_conv",
     )
     return spec, sample_recipe(trial)
+
+
+SPACE = register_space("mnist_2k", sample, about=ABOUT)

@@ -11,6 +11,7 @@ Parameters: as mnist_8k_oc.
 
 from __future__ import annotations
 
+from nas.spaces import register_space
 from search_spaces.mnist_8k_oc import onecycle_recipe
 from search_spaces.mnist_8k_ref import ref_shaped
 
@@ -26,3 +27,6 @@ def sample(trial):
         expand=trial.suggest_categorical("expand", [10, 12, 16]),
     )
     return spec, onecycle_recipe(trial)
+
+
+SPACE = register_space("mnist_5k_oc", sample, about=ABOUT)

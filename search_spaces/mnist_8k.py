@@ -14,6 +14,7 @@ norm is always on (every good tiny net so far had it) and batch 256 is gone (too
 
 from __future__ import annotations
 
+from nas.spaces import register_space
 from search_spaces._blocks import sample_recipe, two_stage_net, widths
 
 ABOUT = "two-stage GAP nets up to the 8k budget (widths 4-20), plus the training recipe"
@@ -57,3 +58,6 @@ KNOWN = {
         "label_smoothing": 0.0, "weight_decay": 0.0,
     },
 }
+
+
+SPACE = register_space("mnist_8k", sample, about=ABOUT, known=KNOWN)

@@ -15,7 +15,8 @@ rotate_deg, label_smoothing.
 
 from __future__ import annotations
 
-from nas.train import TrainConfig
+from nas.config import TrainConfig
+from nas.spaces import register_space
 from search_spaces.mnist_8k_ref import ref_shaped
 
 ABOUT = "ref7918's shape, 6-8k params, Adam + OneCycle + batch 32 fixed (s8kref's winning recipe)"
@@ -51,3 +52,6 @@ KNOWN = {
         "label_smoothing": 0.0,
     },
 }
+
+
+SPACE = register_space("mnist_8k_oc", sample, about=ABOUT, known=KNOWN)

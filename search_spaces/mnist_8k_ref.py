@@ -15,8 +15,9 @@ label_smoothing, ema.
 
 from __future__ import annotations
 
+from nas.config import TrainConfig
+from nas.spaces import register_space
 from nas.spec import GAP, ArchSpec, Conv, MaxPool, conv_block
-from nas.train import TrainConfig
 
 ABOUT = "ref7918's shape with widths and recipe searched (Adam, StepLR/OneCycle, EMA)"
 
@@ -61,3 +62,6 @@ KNOWN = {
         "rotate_deg": 7.0, "translate": 0.0, "label_smoothing": 0.0, "ema": 0.0,
     },
 }
+
+
+SPACE = register_space("mnist_8k_ref", sample, about=ABOUT, known=KNOWN)

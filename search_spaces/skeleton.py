@@ -6,6 +6,7 @@ Much of it is over 8,000 parameters: a study here shows the budget gate at work.
 
 from __future__ import annotations
 
+from nas.spaces import register_space
 from search_spaces._blocks import sample_recipe, two_stage_net, widths
 
 ABOUT = "the hand-made skeleton's family: widths 8-32, BN/dropout on or off, both heads"
@@ -24,3 +25,6 @@ def sample(trial):
         head=trial.suggest_categorical("head", ["gap_conv", "gap_linear"]),
     )
     return spec, sample_recipe(trial)
+
+
+SPACE = register_space("skeleton", sample, about=ABOUT)

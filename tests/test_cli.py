@@ -22,7 +22,7 @@ def test_presets_and_spaces_list(capsys):
     rc, out, _ = run(capsys, "presets")
     assert rc == 0 and "baseline" in out and "ref7918" in out
     rc, out, _ = run(capsys, "spaces")
-    assert rc == 0 and "mnist_8k" in out
+    assert rc == 0 and "mnist_8k" in out and "general" in out
 
 
 def one_line_error(capsys, *argv, match=""):
@@ -65,8 +65,11 @@ def test_train_writes_files(capsys, tmp_path, data_dir, monkeypatch):
     assert rc == 0, out
     d = tmp_path / "train" / "ref7070"
     for f in ("history_seed0.csv", "history_seed1.csv", "weights_seed0.pt", "spec.json",
-              "train_config.json", "curves.html", "plotly.min.js", "summary.json", "log.txt"):
+              "train_config.json", "curves.html", "summary.json", "log.txt"):
         assert (d / f).is_file(), f
+    # one plotly.min.js for every page under the results folder, by a relative path
+    assert not (d / "plotly.min.js").exists() and (tmp_path / "plotly.min.js").is_file()
+    assert 'src="../../plotly.min.js"' in (d / "curves.html").read_text()
     s = json.loads((d / "summary.json").read_text())
     assert s["n_params"] == 7070 and set(s["per_seed"]) == {"0", "1"}
     cfg = json.loads((d / "train_config.json").read_text())
@@ -110,8 +113,8 @@ def test_resume_reuses_seeds_and_goes_on_from_a_checkpoint(capsys, tmp_path, mon
     assert set(v["per_seed"]) == {"0", "1"}
     assert v["per_seed"]["1"]["final_acc"] == whole["per_seed"]["1"]["final_acc"]
     assert "seed 0 epoch  1" in (d / "log.txt").read_text()  # the log of every part is kept
-    one_line_error(capsys, *args, "--seeds", "0", "--name", "r", "--resume", "--no-bf16",
-                   match="train_config.json is another run's")
+    one_line_error(capsys, *args, "--seeds", "0", "--name", "r", "--resume",
+                   "--no-channels-last", match="train_config.json is another run's")
     # the monkeypatched limits are not the CLI's: as a run without limits, r matches
     one_line_error(capsys, *args, "--seeds", "0", "--name", "r", "--resume", "--train-limit",
                    "900", match="limits.json is another run's")

@@ -64,3 +64,19 @@ def test_builder_uses_it_and_state_dict_is_nn_dropout_s():
     drops = [m for m in model.modules() if isinstance(m, nn.Dropout)]
     assert drops and all(type(m) is Dropout for m in drops)
     assert all("dropout" not in k for k in model.state_dict())
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("p", [0.01, 0.05, 0.5])
+def test_float_mask_is_the_comparison_mask(p, dtype):
+    """The mask made in float arithmetic equals `int16 >= threshold`, bit for bit."""
+    x = torch.ones(4, 8, 13, 13, dtype=dtype)
+    torch.manual_seed(3)
+    y = Dropout(p).train()(x)
+    torch.manual_seed(3)
+    n, cut = x.numel(), round(p * 65536)
+    bits = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-(1 << 63), None)
+    keep = bits.view(torch.int16)[:n] >= cut - 32768
+    scale = torch.tensor(1 / (1 - cut / 65536), dtype=dtype)
+    want = torch.where(keep, scale, torch.zeros((), dtype=dtype)).view(x.shape)
+    assert torch.equal(y, want)

@@ -12,6 +12,7 @@ import pytest
 from nas.cli import main
 
 TINY = ["--train-limit", "1500", "--eval-limit", "400", "--val-size", "1000", "--epochs", "2",
+        "--rungs", "1x0.5", "--race-top", "1", "--race-seeds", "1", "--record-test",
         "--no-progress"]
 
 
@@ -19,7 +20,7 @@ TINY = ["--train-limit", "1500", "--eval-limit", "400", "--val-size", "1000", "-
 def results(tmp_path_factory):
     root = tmp_path_factory.mktemp("results")
     rc = main(["search", "--study", "s", "--trials", "4", "--results-dir", str(root),
-               "--max-params", "6000", "--enqueue", "baseline", *TINY])
+               "--max-params", "6000", "--enqueue", "baseline", "--bf16", *TINY])
     assert rc == 0
     return root
 
@@ -53,9 +54,11 @@ def test_report_files_and_screenshot(capsys, results, tmp_path):
     assert rc == 0, err
     d = results / "s"
     page = (d / "report.html").read_text()
-    assert '<script src="plotly.min.js">' in page and "cdn.plot.ly" not in page
+    # the one plotly.min.js at the results root, by a relative path: offline, never fetched
+    assert '<script src="../plotly.min.js">' in page and "cdn.plot.ly" not in page
     assert "Pareto" in page and "Top trials" in page and "rejected by budget" in page
-    assert (d / "plotly.min.js").stat().st_size > 1_000_000
+    assert (results / "plotly.min.js").stat().st_size > 1_000_000
+    assert not (d / "plotly.min.js").exists()
     import pandas as pd
 
     assert len(pd.read_parquet(d / "trials.parquet")) == len(pd.read_csv(d / "trials.csv"))
@@ -87,7 +90,7 @@ def test_export_standalone_and_refusals(capsys, results, tmp_path, data_dir, mon
     assert "identical" in text
     r = json.loads((out / "export.json").read_text())
     assert r["exported_correct"] == r["recorded_correct"]
-    # trained in bf16 autocast, the default: checked in bf16, and close in fp32
+    # trained in bf16 autocast (--bf16): checked in bf16, and close in fp32
     assert r["checked_in"] == "bf16"
     assert abs(r["exported_correct_fp32"] - r["recorded_correct"]) <= 0.02 * r["n_test"]
     assert r["proposed_by"] in ("sampler", "enqueued")
@@ -110,11 +113,11 @@ def test_export_standalone_and_refusals(capsys, results, tmp_path, data_dir, mon
     found.mkdir()
     shutil.copy(out / "preset.json", found / "mybest.json")
     monkeypatch.setattr(presets, "FOUND_DIR", found)
-    monkeypatch.delitem(presets._REGISTRY, "mybest", raising=False)
+    # what the import of nas.presets does for every nas/found/*.json
+    monkeypatch.setitem(presets.PRESETS._items, "mybest", presets._found(found / "mybest.json"))
     p = presets.get_preset("mybest")
     assert p.spec.to_dict() == json.loads((out / "spec.json").read_text())
     assert presets.found_source("mybest")["trial"] == r["trial"]
-    monkeypatch.delitem(presets._REGISTRY, "mybest")
     # refusals: existing folder, unknown study, a trial that did not complete
     rc, _, err = nas(capsys, "export", "s", "--results-dir", str(results), "--out", str(out))
     assert rc == 2 and "--force" in err

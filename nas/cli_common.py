@@ -1,0 +1,49 @@
+"""What the CLI modules share: argument groups and small parsers (no torch, no Optuna)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from nas.errors import NasError
+
+EPILOG = "Data: --data-dir or NAS_DATA_DIR (a folder with MNIST/raw/*.gz). Results: ./results."
+
+
+def _add_data_args(p: argparse.ArgumentParser, val: bool = False) -> None:
+    p.add_argument("--data-dir", default=None,
+                   help="folder holding MNIST/raw/*.gz (default: $NAS_DATA_DIR, else download)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda (default: auto)")
+    p.add_argument("--results-dir", default=os.environ.get("NAS_RESULTS_DIR", "results"),
+                   help="where runs write their files (default: results)")
+
+
+def _parse_seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise NasError(f"--seeds takes comma-separated integers, got {text!r}") from None
+    if not seeds:
+        raise NasError("--seeds is empty")
+    return seeds
+
+
+def _positive(name: str):
+    def check(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}") from None
+        if v < 1:
+            raise argparse.ArgumentTypeError(f"{name} must be >= 1, got {v}")
+        return v
+
+    return check
+
+
+def _epochs_note(epochs: int) -> None:
+    if epochs > 15:
+        print(f"warning: {epochs} epochs breaks the 15-epoch target", file=sys.stderr)
+
+

@@ -1,0 +1,136 @@
+"""The seed race: the search's top K candidates, each trained on S fresh seeds, on the training
+images with the validation split held out, never the test set. The winner is the candidate with
+the best mean validation accuracy over those fresh seeds; it is written into study.json before
+anything looks at the test set, and `nas verify STUDY` then judges it there.
+
+Why fresh seeds only: the K candidates were chosen for their one search run's score, which is
+the highest of many noisy draws and so biased upward (the winner's curse); fresh seeds are not.
+Each finished run is kept in results/<study>/race.json, so a stopped race goes on where it was.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing
+import statistics
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import optuna
+
+from nas.config import SearchConfig, TrainConfig
+from nas.runs import worker_threads, write_json
+from nas.spec import ArchSpec
+from nas.studyio import completed, full_train_s
+
+SEED0 = 100_000  # race seeds: far above any trial number, which is a trial's training seed
+
+
+def race_seeds(n: int) -> list[int]:
+    return [SEED0 + s for s in range(n)]
+
+
+def _run(spec: dict, tcfg: dict, seed: int, cfg: SearchConfig, threads: int | None) -> dict:
+    """One race run (in this process or a spawned one): validation accuracy and seconds."""
+    import dataclasses
+
+    import torch
+
+    from nas.data import load_mnist, resolve_device
+    from nas.train import train
+
+    if threads:
+        torch.set_num_threads(threads)
+    data = load_mnist(cfg.data_dir, str(resolve_device(cfg.device)), cfg.val_size)
+    data = dataclasses.replace(data, test=None)  # the race never sees the test set
+    t0 = time.perf_counter()
+    res = train(ArchSpec.from_dict(spec), TrainConfig.from_dict(tcfg), data, seed=seed,
+                progress=False, train_limit=cfg.train_limit, eval_limit=cfg.eval_limit)
+    val = res.history[-1]["val_acc"] if not res.stop_reason else math.nan
+    return {"val_acc": val, "seconds": time.perf_counter() - t0}
+
+
+def race(cfg: SearchConfig, study: optuna.Study, out_dir: Path, end: float | None,
+         log=print) -> dict | None:
+    """Run (or finish) the race; write the winner into study.json and return it."""
+    if not cfg.race_top or not cfg.race_seeds:
+        return None
+    top = sorted(completed(study), key=lambda t: (-t.values[0], t.user_attrs["n_params"]))
+    top = top[:cfg.race_top]
+    if not top:
+        return None
+    path = out_dir / "race.json"
+    runs: dict = json.loads(path.read_text())["runs"] if path.is_file() else {}
+    jobs = [(t, s) for s in race_seeds(cfg.race_seeds) for t in top
+            if f"{t.number}:{s}" not in runs]  # seed by seed, so a cut race stays fair
+    t_full = full_train_s(study) or 0.0
+    skipped = []
+    if jobs:
+        log(f"seed race: top {len(top)} by validation (trials "
+            f"{', '.join(str(t.number) for t in top)}) on {cfg.race_seeds} fresh seeds each: "
+            f"{len(jobs)} full-length trainings, ~{len(jobs) * t_full / cfg.workers / 60:.0f} "
+            "min")
+
+    def save(t, seed, r) -> None:
+        runs[f"{t.number}:{seed}"] = {"trial": t.number, "seed": seed, **r}
+        write_json(path, {"runs": runs})
+        log(f"race: trial {t.number} seed {seed} val {r['val_acc']:.2f}% "
+            f"({r['seconds'] / 60:.1f} min)")
+
+    def fits(n_parallel: int) -> bool:
+        return end is None or time.time() + t_full * 1.05 <= end or n_parallel == 0
+
+    if cfg.workers > 1 and len(jobs) > 1:
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(cfg.workers, mp_context=ctx) as pool:
+            futures = {}
+            for t, s in jobs:
+                if not fits(0 if not futures else 1):
+                    skipped.append((t.number, s))
+                    continue
+                futures[pool.submit(_run, t.user_attrs["spec"], t.user_attrs["train_config"],
+                                    s, cfg, worker_threads(cfg.workers))] = (t, s)
+            for f, (t, s) in futures.items():
+                save(t, s, f.result())
+    else:
+        for t, s in jobs:
+            if not fits(1):
+                skipped.append((t.number, s))
+                continue
+            save(t, s, _run(t.user_attrs["spec"], t.user_attrs["train_config"], s, cfg, None))
+    if skipped:
+        log(f"race: {len(skipped)} runs left out, they would end after --timeout: {skipped}")
+
+    table = []
+    for t in top:
+        vals = [r["val_acc"] for r in runs.values() if r["trial"] == t.number
+                and not math.isnan(r["val_acc"])]
+        table.append({
+            "trial": t.number, "n_params": t.user_attrs["n_params"], "search_val": t.values[0],
+            "race_vals": vals, "mean": statistics.fmean(vals) if vals else math.nan,
+            "std": statistics.stdev(vals) if len(vals) > 1 else 0.0,
+        })
+    ranked = [r for r in table if r["race_vals"]]
+    if not ranked:
+        log("race: no run finished; no winner named")
+        return None
+    best = max(ranked, key=lambda r: (len(r["race_vals"]), r["mean"], -r["n_params"]))
+    winner = {**best, "rule": f"best mean validation accuracy over {cfg.race_seeds} fresh "
+              f"seeds ({', '.join(map(str, race_seeds(cfg.race_seeds)))}) among the top "
+              f"{cfg.race_top} by search validation; the test set was not used",
+              "named": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    meta_path = out_dir / "study.json"
+    meta = json.loads(meta_path.read_text())
+    meta["winner"], meta["race"] = winner, table
+    write_json(meta_path, meta)
+    study.set_user_attr("winner", best["trial"])
+    for r in sorted(table, key=lambda r: -r["mean"] if r["race_vals"] else math.inf):
+        vals = ", ".join(f"{v:.2f}" for v in r["race_vals"])
+        log(f"race: trial {r['trial']} ({r['n_params']:,} params) search val "
+            f"{r['search_val']:.2f}%, fresh seeds {r['mean']:.2f} +- {r['std']:.2f}% ({vals})")
+    log(f"winner: trial {best['trial']} (written to {meta_path} before any test run); "
+        f"judge it with: nas verify {cfg.study} --trial winner"
+        + (f" --results-dir {cfg.results_dir}" if cfg.results_dir != "results" else ""))
+    return winner
