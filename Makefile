@@ -12,17 +12,17 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[dev]'
 	touch $@
 
-# The main job: a 15-epoch search under 8,000 parameters in mnist_8k_oc, the space that found
-# best8k; two worker processes (on 2 cores they train ~1.9x the candidates of one:
-# bench/cpu_workers.py).
+# The main job: the default search under 8,000 parameters, two hours in all (cheap rungs, full
+# 15-epoch trainings of the survivors, then the seed race that names the winner); two worker
+# processes (on 2 cores they train ~1.9x the candidates of one: bench/cpu_workers.py).
 search: $(VENV)/.installed
-	$(VENV)/bin/nas search --space mnist_8k_oc --trials 12 --timeout 2400 --workers 2 --prune-from 8
+	$(VENV)/bin/nas search --max-params 8000 --timeout 7200 --workers 2
 
 quick: $(VENV)/.installed
 	$(VENV)/bin/nas search --quick
 
 test: $(VENV)/.installed
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q --durations=10
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -4,18 +4,23 @@
     DataLoader, as in the Optuna PyTorch example and the hand-made batches;
 (b) nas: nas.train.train with its defaults (data on the device as one tensor, batch-wide
     augmentation, channels-last, nas's Dropout whose mask is cheaper to draw on the CPU,
-    bf16 autocast);
+    precision auto: bf16 autocast where the hardware has native bf16, fp32 elsewhere);
 then variants of (b), each with one thing changed, to show what it is worth: nas_nchw
-(contiguous NCHW), nas_nndrop (torch's nn.Dropout), nas_fp32 (no autocast), and nas_before
-(NCHW, nn.Dropout, fp32: the trainer before 2026-11-24). Every run is a fresh process, so
-nothing one method sets up carries over to the next.
+(contiguous NCHW), nas_nndrop (torch's nn.Dropout), nas_fp32 and nas_bf16 (precision forced),
+and nas_before (NCHW, nn.Dropout, fp32: the trainer before 2026-11-24). Every run is a fresh
+process, so nothing one method sets up carries over to the next.
+
+NAS_NATIVE_BF16=0 makes the default precision fp32 (what a CPU without AVX512-BF16 or AMX
+gets), NAS_NATIVE_BF16=1 makes it bf16; --quick is CI's smoke run of both.
 
 Same architecture (the `baseline` preset), same recipe (SGD nesterov, OneCycle, batch 128,
 +-7 degree rotation). The methods alternate, repeat by repeat, so machine noise hits all of
 them. Prints images/s and final test accuracy per method; the last line is `ratio X.XX`
 (nas over plain).
 
-    python bench/train_speed.py --epochs 1 --limit 10000           # ~1 minute on 2 CPU cores
+    python bench/train_speed.py                                    # ~1 minute on 2 CPU cores
+    NAS_NATIVE_BF16=0 python bench/train_speed.py                  # as on a CPU without bf16
+    python bench/train_speed.py --quick                            # smoke run, seconds
     python bench/train_speed.py --epochs 15 --limit 0 --repeats 2  # full recipe, 2 seeds
 """
 
@@ -40,7 +45,7 @@ import nas.build
 from nas.build import build
 from nas.data import MEAN, STD, load_mnist, prepare_raw, resolve_device
 from nas.presets import get_preset
-from nas.train import make_optimizer, train
+from nas.train import make_optimizer, native_bf16, train
 
 
 @contextlib.contextmanager
@@ -106,6 +111,7 @@ METHODS = {  # name: (recipe change, torch's nn.Dropout, extra environment); Non
     "nas_nchw": ({"channels_last": False}, False, {}),
     "nas_nndrop": ({}, True, {}),
     "nas_fp32": ({"bf16": False}, False, {}),
+    "nas_bf16": ({"bf16": True}, False, {}),
     "nas_before": ({"channels_last": False, "bf16": False}, True, {}),
 }
 
@@ -133,16 +139,24 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=2, help="alternating rounds (seed = round)")
     p.add_argument("--device", default="auto")
     p.add_argument("--data-dir", default=None)
-    p.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset")
+    p.add_argument("--methods", default="plain,nas,nas_fp32,nas_bf16",
+                   help=f"comma-separated, of {', '.join(METHODS)}")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run: 1 epoch of 2,000 images, 1 round, plain and nas")
     p.add_argument("--one", choices=list(METHODS), help=argparse.SUPPRESS)
     p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.one:
         return one(args)
+    if args.quick:
+        args.epochs, args.limit, args.repeats, args.methods = 1, 2000, 1, "plain,nas"
     methods = args.methods.split(",")
     print(f"device {resolve_device(args.device)}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, {args.epochs} epochs on {args.limit or 60000} "
-          f"images, {args.repeats} rounds; each run in a fresh process")
+          f"images, {args.repeats} rounds; each run in a fresh process; native bf16: "
+          f"{native_bf16(resolve_device(args.device))} (NAS_NATIVE_BF16="
+          f"{os.environ.get('NAS_NATIVE_BF16', 'unset')}), so the default `nas` runs "
+          f"{'bf16' if native_bf16(resolve_device(args.device)) else 'fp32'}")
     totals = {k: [0.0, 0] for k in methods}
     accs: dict[str, list[float]] = {k: [] for k in methods}
     for seed in range(args.repeats):
