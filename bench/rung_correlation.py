@@ -7,8 +7,8 @@ the training images) and once in full; all scores are final-epoch validation acc
 10,000 held-out training images (the test set is never evaluated). Every finished candidate is
 appended to the --out JSON-lines file, so a stopped run goes on where it was:
 
-    OMP_NUM_THREADS=1 python bench/rung_correlation.py --n 24 --out bench/rung_correlation_8k.jsonl \
-        --rungs 1x0.25,2x0.25,3x0.5,5x0.5 --shard 0/2     # and --shard 1/2 beside it
+    OMP_NUM_THREADS=1 python bench/rung_correlation.py --n 24 --shard 0/2 \
+        --rungs 1x0.25,2x0.25,3x0.5,5x0.5 --out bench/rung_correlation_8k.jsonl  # + shard 1/2
     python bench/rung_correlation.py --out bench/rung_correlation_8k.jsonl --report-only
 
 The report gives Spearman's rho of each rung against the full score over all candidates and

@@ -213,7 +213,7 @@ parameter count and the same test accuracy as recorded, to the image."""
             r = export_trial(Path(args.results_dir), args.study, args.trial, Path(args.out),
                              args.force, args.data_dir)
             what = f"trial {r['trial']} ({r['n_params']:,} params, val {r['val_acc']:.2f}%)"
-        print(f"exported {what} to {args.out}/\nchecked in a fresh process: "
+        print(f"exported {what} to {Path(args.out)}/\nchecked in a fresh process: "
               f"{r['exported_n_params']:,} params, {r['exported_correct']}/{r['n_test']} test "
               f"images correct (recorded {r['recorded_correct']}/{r['n_test']}): identical")
         return 0

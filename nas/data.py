@@ -179,9 +179,8 @@ def affine_grid(theta: torch.Tensor, h: int, w: int) -> torch.Tensor:
     """F.affine_grid(theta, (b, c, h, w), align_corners=False), 5x faster on the CPU.
 
     affine_grid multiplies each pixel's (x, y, 1) by theta with a batched matmul of inner size
-    3, which took ~1 ms per batch of 128 at 2 threads: 3% of a `baseline` training step
-    (bench/profile_train_cpu.txt). One einsum over the shared base grid does the same sums in
-    ~0.2 ms; the coordinates agree to float rounding (<= 5e-7), not bit for bit.
+    3, which is slow on the CPU (bench/RESULTS.md); one einsum over the shared base grid does
+    the same sums; the coordinates agree to float rounding (<= 5e-7), not bit for bit.
     """
     return torch.einsum("hwk,bjk->bhwj", _base_grid(h, w, theta.dtype, theta.device), theta)
 

@@ -38,6 +38,7 @@ Needs torch only. Evaluate the weights on the MNIST test set:
 import argparse
 import gzip
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -83,13 +84,16 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 20
 
 def main() -> None:
     p = argparse.ArgumentParser(description="Evaluate this model on the MNIST test set.")
-    p.add_argument("--data-dir", required=True)
+    p.add_argument("--data-dir", default=os.environ.get("NAS_DATA_DIR"),
+                   help="folder with t10k-*-ubyte[.gz] (default: $NAS_DATA_DIR)")
     p.add_argument("--weights", default=str(Path(__file__).with_name("weights.pt")))
     p.add_argument("--limit", type=int, default=None, help="first N test images only")
     p.add_argument("--json", action="store_true", help="print one JSON line")
     p.add_argument("--bf16", action="store_true",
                    help="evaluate in bf16 autocast + channels-last, as the model was trained")
     args = p.parse_args()
+    if args.data_dir is None:
+        sys.exit("error: give --data-dir DIR (the MNIST files) or set NAS_DATA_DIR")
     folder = Path(args.data_dir)
     x = read_idx(folder, "t10k-images-idx3-ubyte")[: args.limit]
     y = read_idx(folder, "t10k-labels-idx1-ubyte")[: args.limit].long()

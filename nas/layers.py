@@ -12,11 +12,8 @@ class Dropout(nn.Dropout):
     """nn.Dropout whose mask is much cheaper to draw on the CPU.
 
     On the CPU, nn.Dropout draws one random number per element from the MT19937 generator
-    (``bernoulli_``); profiled on `baseline` (7,416 params, 5 dropout layers, batch 128, bf16,
-    one thread; bench/profile_step.py) that was a third of a training step, more than every
-    convolution's forward pass, and 1.5x on the whole step once replaced (bench/RESULTS.md).
-    Here
-    one 64-bit draw of the same generator serves four elements, 16 bits each, so the drop
+    (``bernoulli_``), which costs more than the convolutions of a tiny net (bench/RESULTS.md).
+    Here one 64-bit draw of the same generator serves four elements, 16 bits each, so the drop
     probability becomes round(p * 65536) / 65536 (0.05 -> 0.050003) and the kept values are
     scaled by the inverse of that exact keep rate, as nn.Dropout scales by 1 / (1 - p). The
     global generator is used, so ``torch.manual_seed`` makes it deterministic. In eval mode,

@@ -1,10 +1,5 @@
 """mnist_5k_oc: mnist_8k_oc's shape and fixed recipe at 3.5-5k parameters (run with
---max-params 5000).
-
-The frontier's best below 5k was ref4k's net (ref7918 narrowed, 3,866 params) trained with
-found7k2's recipe: 99.38 +- 0.04 over 3 seeds, 2 of 3 seeds at 99.4. This space spends the
-1,100 parameters left under 5,000 on the same shape's widths, with the recipe searched as in
-mnist_8k_oc.
+--max-params 5000). It found best5k (docs/experiments.md).
 
 Parameters: as mnist_8k_oc.
 """

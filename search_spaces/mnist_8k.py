@@ -1,15 +1,9 @@
-"""mnist_8k (default): two-stage GAP nets up to about 8,000 parameters, with the training recipe.
+"""mnist_8k: two-stage GAP nets up to about 8,000 parameters, with the training recipe.
 
 Parameters (names are stable; conv{i}_channels counts 3x3 convs from the input, 1-based):
 s1_blocks, s2_blocks, conv{i}_channels, pad1, pad_last, transition, expand, dropout, head,
 optimizer, sgd_lr / adam_lr, schedule, batch_size, rotate_deg, translate, label_smoothing,
-weight_decay.
-
-Version 2 (2026-11-24). Against version 1 it adds what the best public 8k design has and
-version 1 could not express: a 1x1 expansion before GAP, StepLR next to OneCycle, and random
-shifts; widths go down to 4 so one space also covers the frontier at 2k-6k parameters; batch
-norm is always on (every good tiny net so far had it) and batch 256 is gone (too few steps in
-15 epochs). Studies made with version 1 keep their specs and recipes in their trials.
+weight_decay. Batch norm is always on; widths go down to 4, so the same space covers 2k-8k.
 """
 
 from __future__ import annotations

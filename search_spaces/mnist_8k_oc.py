@@ -1,13 +1,8 @@
-"""mnist_8k_oc: ref7918's shape at 6-8k parameters, with the recipe that won s8kref fixed.
+"""mnist_8k_oc: ref7918's shape at 6-8k parameters, with Adam + OneCycle + batch 32 fixed.
 
-The s8kref study (mnist_8k_ref) left one clear lead: its best verified candidate (found7k2,
-99.50 +- 0.06 over 3 seeds) and both other finalists were trained at batch 32 with Adam, and the
-best one used OneCycle. Validation could not rank the 11 completed candidates (99.20-99.32, all
-inside the +-0.08 noise of 10,000 images), so trials spent on the schedule, the batch size and
-EMA (no measurable effect) were trials not spent on the net. Here the recipe is fixed at
-Adam + OneCycle + batch 32 and the sampler searches the widths near found7k2 (7,034 params),
-the peak lr, the warm-up fraction, rotation and label smoothing. A fixed schedule also makes
-the median pruner fair: every candidate is at the same point of its lr curve at each epoch.
+A narrow example space: the recipe is fixed, so every trial goes to the widths and the
+continuous knobs, and the median pruner compares runs at the same point of one lr curve. Why
+this recipe, and what the space found (best8k): docs/experiments.md.
 
 Parameters: stem_channels, mid_channels, late_channels, squeeze, expand, adam_lr, pct_start,
 rotate_deg, label_smoothing.

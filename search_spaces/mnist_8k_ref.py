@@ -1,12 +1,9 @@
-"""mnist_8k_ref: the best public 8k design's shape, with its widths and its recipe searched.
+"""mnist_8k_ref: ref7918's shape, with its widths and an Adam recipe searched.
 
-The shape is fixed (ref7918's): three padded 3x3 convs at 28x28, max-pool, four unpadded 3x3
-convs, a 1x1 squeeze and a 1x1 expansion, GAP and a 1x1 conv head; every unit conv -> BN ->
-ReLU, no bias. The s8k and frontier studies (mnist_8k) showed that TPE's best proposals all
-converged on this shape, and that narrowing it beat every other shape below 6k, so here the
-sampler spends its trials on what was left: widths (tied in pairs, five knobs, so a few dozen
-trials cover them) and the recipe, with Adam only (it won every time in mnist_8k) and weight
-averaging (EMA) as a new knob.
+The shape is fixed: three padded 3x3 convs at 28x28, max-pool, four unpadded 3x3 convs, a 1x1
+squeeze and a 1x1 expansion, GAP and a 1x1 conv head; every unit conv -> BN -> ReLU, no bias.
+Widths are tied in pairs (five knobs), so a few dozen trials cover them. History:
+docs/experiments.md.
 
 Parameters: stem_channels (3 convs), mid_channels (convs 4-5), late_channels (convs 6-7),
 squeeze, expand, adam_lr, schedule, step_size, batch_size, rotate_deg, translate,
