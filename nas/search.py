@@ -126,7 +126,8 @@ class Deadline:
             return self.end
         t_full = full_train_s(study)
         runs = cfg.race_top * cfg.race_seeds / cfg.workers
-        reserve = runs * t_full * 1.1 if t_full else 0.3 * cfg.timeout_s
+        # x1.25: the race's first run starts when the last candidate's epoch ends
+        reserve = runs * t_full * 1.25 if t_full else 0.3 * cfg.timeout_s
         return self.end - reserve
 
 
@@ -372,7 +373,7 @@ def _worker_main(cfg: SearchConfig, worker: int, started: float, status_q) -> No
     # it on once (see run_search). A kill -INT of the main process alone then stops them too.
     os.setpgrp()
     torch.set_num_threads(worker_threads(cfg.workers))
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own lines say what happened
 
     def status(trial: int, stage: str, info: dict) -> None:
         try:
@@ -565,7 +566,7 @@ def run_search(cfg: SearchConfig, log=print) -> Outcome:
     _check_resume(cfg, out_dir, space)
     device = resolve_device(cfg.device)
     load_mnist(cfg.data_dir, str(device), cfg.val_size)  # data problems surface now
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own lines say what happened
     study = create_study(cfg)
     stale = fail_stale_trials(study)
     if stale:

@@ -93,3 +93,26 @@ def test_affine_grid_matches_torch():
         got = affine_grid(theta, h, w)
         assert got.shape == want.shape
         assert torch.allclose(got, want, atol=1e-6, rtol=0)
+
+
+def test_augment_probability_reflection_and_jitter(mnist):
+    x = mnist.test.x[:256]
+    # p: about half the images are left exactly as they were
+    half = augment(x, torch.Generator().manual_seed(2), 30.0, p=0.5)
+    same = (half == x).flatten(1).all(1).float().mean().item()
+    assert 0.35 < same < 0.65
+    # reflection fills the corners with image content, not black
+    black = (0 - 0.1307) / 0.3081
+    shifted = augment(x[:8] * 0 + 1.0, torch.Generator().manual_seed(3), 0.0, 0.3,
+                      border="reflection")
+    assert not torch.isclose(shifted, torch.full_like(shifted, black)).any()
+    # jitter alone: brightness and contrast change half the images, pixels stay in 0..1
+    j = augment(x, torch.Generator().manual_seed(4), jitter=0.2, jitter_p=0.5)
+    raw = j * 0.3081 + 0.1307
+    assert raw.min() >= -1e-5 and raw.max() <= 1 + 1e-5
+    changed = (j != x).flatten(1).any(1).float().mean().item()
+    assert 0.35 < changed < 0.65
+    # defaults draw exactly what earlier versions drew: old runs repeat
+    a = augment(x, torch.Generator().manual_seed(5), 7.0)
+    b = augment(x, torch.Generator().manual_seed(5), 7.0, p=1.0, jitter=0.0)
+    assert torch.equal(a, b)

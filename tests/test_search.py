@@ -275,3 +275,20 @@ def test_prune_from_moves_the_median_comparison():
 
     assert make_pruner("median", 15)._n_warmup_steps == 5  # Optuna compares from step 5 on
     assert make_pruner("median", 15, prune_from=12)._n_warmup_steps == 12
+
+
+def test_timeout_covers_the_search_and_its_race(capsys, tmp_path):
+    """--timeout alone: as many candidates as fit, then the race, all within the time."""
+    import json
+
+    t0 = time.time()
+    rc, out, err = nas(capsys, "search", "--study", "t", "--timeout", "20", "--results-dir",
+                       str(tmp_path), *TINY)
+    wall = time.time() - t0
+    assert rc == 0, err
+    assert json.loads((tmp_path / "t" / "study.json").read_text())["winner"]
+    st = study(tmp_path, "t")
+    assert sum(t.state.name == "COMPLETE" for t in st.trials) >= 1
+    # the deadline is checked between epochs: a 2-epoch candidate of 600 images overruns it by
+    # a second or two at most; the rest is process start and data loading
+    assert wall < 20 + 15, f"{wall:.0f} s"

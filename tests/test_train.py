@@ -126,3 +126,33 @@ def test_bf16_without_native_support_says_so(mnist, monkeypatch):
     monkeypatch.setattr(nas.train, "native_bf16", lambda device: False)
     with pytest.warns(UserWarning, match="without native bf16.*--no-bf16"):
         train(p.spec, cfg, mnist, train_limit=256, eval_limit=256, progress=False)
+
+
+@pytest.mark.parametrize("native", ["0", "1"])
+def test_precision_auto_follows_the_hardware_and_is_recorded(mnist, monkeypatch, native):
+    """bf16=None (the default) is bf16 only where native; NAS_NATIVE_BF16 stands in for the
+    hardware, so both paths run on any machine; the run says what it used."""
+    import warnings
+
+    monkeypatch.setenv("NAS_NATIVE_BF16", native)
+    p = get_preset("ref7070")
+    assert p.train.bf16 is None
+    cfg = dataclasses.replace(p.train, epochs=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # auto never picks emulated bf16, so never warns
+        res = train(p.spec, cfg, mnist, train_limit=256, eval_limit=256, progress=False)
+    assert res.config.bf16 is (native == "1")
+
+
+def test_piecewise_schedule_and_progress(mnist):
+    p = get_preset("ref3762")
+    cfg = dataclasses.replace(p.train, epochs=3)
+    seen = []
+    res = train(p.spec, cfg, mnist, train_limit=320, eval_limit=200, progress=False,
+                on_progress=seen.append)
+    # lr set per epoch from the knots stretched to 3 epochs: 0.05, then 15/3 x further along
+    assert [r["lr"] for r in res.history] == pytest.approx(
+        [0.05, 0.1 * (0.1 + 0.9 * (8 - 5) / 6), 0.1 * 0.1 * (15 - 10) / 7])
+    ends = [i for i in seen if i["step"] == i["steps"]]
+    assert [i["epoch"] for i in ends] == [1, 2, 3] and ends[-1]["eta_s"] == 0
+    assert all(i["images_per_s"] > 0 for i in seen)
