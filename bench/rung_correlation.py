@@ -93,10 +93,10 @@ def main() -> None:
         if args.out.is_file():
             done = {json.loads(x)["number"] for x in args.out.read_text().splitlines() if x}
         data = dataclasses.replace(load_mnist(args.data_dir, "cpu", 10000), test=None)
-        k, m = (int(x) for x in args.shard.split("/"))
+        shard, shards = (int(x) for x in args.shard.split("/"))
         for i, (number, spec, cfg, n_params) in enumerate(
                 candidates(args.space, args.max_params, args.seed, args.n)):
-            if number in done or i % m != k:
+            if number in done or i % shards != shard:
                 continue
             cfg = resolve_precision(dataclasses.replace(cfg, epochs=args.epochs),
                                     data.train.x.device)

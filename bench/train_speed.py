@@ -7,6 +7,8 @@
     precision auto: bf16 autocast where the hardware has native bf16, fp32 elsewhere);
 then variants of (b), each with one thing changed, to show what it is worth: nas_nchw
 (contiguous NCHW), nas_nndrop (torch's nn.Dropout), nas_fp32 and nas_bf16 (precision forced),
+nas_torchrng (dropout bits from torch's MT19937 instead of NumPy's SFC64), nas_aapool (torch's
+AdaptiveAvgPool2d, whose gradient is NCHW, instead of nas.layers.GlobalAvgPool),
 and nas_before (NCHW, nn.Dropout, fp32: the trainer before 2026-11-24). Every run is a fresh
 process, so nothing one method sets up carries over to the next.
 
@@ -42,6 +44,7 @@ from torch.utils.data import DataLoader, Subset
 from torchvision import datasets, transforms
 
 import nas.build
+import nas.train
 from nas.build import build
 from nas.data import MEAN, STD, load_mnist, prepare_raw, resolve_device
 from nas.presets import get_preset
@@ -49,14 +52,31 @@ from nas.train import make_optimizer, native_bf16, train
 
 
 @contextlib.contextmanager
-def torch_dropout():
-    """Build models with torch.nn.Dropout instead of nas.layers.Dropout (benchmark only)."""
-    saved = nas.build.FastDropout
+def torch_dropout(gap: bool = True):
+    """Build models with torch.nn.Dropout instead of nas.layers.Dropout, and with ``gap``
+    torch.nn.AdaptiveAvgPool2d instead of nas.layers.GlobalAvgPool (benchmark only)."""
+    saved = nas.build.FastDropout, nas.build.GlobalAvgPool
     nas.build.FastDropout = torch.nn.Dropout
+    if gap:
+        nas.build.GlobalAvgPool = lambda: torch.nn.AdaptiveAvgPool2d(1)
     try:
         yield
     finally:
-        nas.build.FastDropout = saved
+        nas.build.FastDropout, nas.build.GlobalAvgPool = saved
+
+
+@contextlib.contextmanager
+def variant(name: str):
+    """nas_torchrng: dropout bits from torch's generator; nas_aapool: torch's GAP."""
+    saved = nas.train.seeded_bits, nas.build.GlobalAvgPool
+    if name == "nas_torchrng":
+        nas.train.seeded_bits = lambda seed: contextlib.nullcontext()
+    if name == "nas_aapool":
+        nas.build.GlobalAvgPool = lambda: torch.nn.AdaptiveAvgPool2d(1)
+    try:
+        yield
+    finally:
+        nas.train.seeded_bits, nas.build.GlobalAvgPool = saved
 
 
 def plain_run(spec, cfg, root, device, limit, seed) -> tuple[float, float, int]:
@@ -98,7 +118,7 @@ def plain_run(spec, cfg, root, device, limit, seed) -> tuple[float, float, int]:
 
 
 def nas_run(spec, cfg, data, limit, seed, nn_dropout=False) -> tuple[float, float, int]:
-    with torch_dropout() if nn_dropout else contextlib.nullcontext():
+    with torch_dropout(gap=False) if nn_dropout else contextlib.nullcontext():
         res = train(spec, cfg, data, seed=seed, progress=False, train_limit=limit or None)
     seconds = sum(r["train_s"] for r in res.history)
     n = min(limit, len(data.train)) if limit else len(data.train)
@@ -112,6 +132,8 @@ METHODS = {  # name: (recipe change, torch's nn.Dropout, extra environment); Non
     "nas_nndrop": ({}, True, {}),
     "nas_fp32": ({"bf16": False}, False, {}),
     "nas_bf16": ({"bf16": True}, False, {}),
+    "nas_torchrng": ({}, False, {}),
+    "nas_aapool": ({}, False, {}),
     "nas_before": ({"channels_last": False, "bf16": False}, True, {}),
 }
 
@@ -127,8 +149,9 @@ def one(args) -> None:
     else:
         change, nn_dropout, _ = METHODS[args.one]
         data = load_mnist(args.data_dir, str(device), 0)
-        sec, acc, n = nas_run(preset.spec, dataclasses.replace(cfg, **change), data, args.limit,
-                              args.seed, nn_dropout)
+        with variant(args.one):
+            sec, acc, n = nas_run(preset.spec, dataclasses.replace(cfg, **change), data, args.limit,
+                                  args.seed, nn_dropout)
     print(json.dumps({"seconds": sec, "acc": acc, "images": n}))
 
 

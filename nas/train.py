@@ -26,6 +26,7 @@ from nas.build import build, count_params
 from nas.config import TrainConfig, piecewise_factor
 from nas.data import MNISTData, Split, augment
 from nas.errors import NasError
+from nas.layers import bits_state, seeded_bits, set_bits_state
 from nas.spec import ArchSpec
 
 __all__ = ["TrainConfig", "TrainResult", "train", "evaluate", "summarize", "native_bf16",
@@ -158,6 +159,24 @@ def train(
     ``cfg.bf16`` None (auto) is decided here (``resolve_precision``); ``result.config`` says
     what ran.
     """
+    with seeded_bits(seed):  # dropout's random bits: a fast generator, seeded per run
+        return _train(spec, cfg, data, seed, callback, progress, train_limit, eval_limit, desc,
+                      checkpoint, on_progress)
+
+
+def _train(
+    spec: ArchSpec,
+    cfg: TrainConfig,
+    data: MNISTData,
+    seed: int = 0,
+    callback: Callable[[dict], bool | None] | None = None,
+    progress: bool = True,
+    train_limit: int | None = None,
+    eval_limit: int | None = None,
+    desc: str = "",
+    checkpoint: Path | None = None,
+    on_progress: Callable[[dict], None] | None = None,
+) -> TrainResult:
     cfg.validate()
     train_split = data.train.head(train_limit)
     evals = {"val": data.val, "test": data.test}
@@ -290,8 +309,8 @@ def _save(path: Path, key: dict, history, model, opt, sched, ema, g) -> None:
         "key": key, "history": history, "model": model.state_dict(),
         "optimizer": opt.state_dict(), "scheduler": sched.state_dict() if sched else None,
         "ema": ema.state_dict() if ema is not None else None, "generator": g.get_state(),
-        # dropout draws from the global generators, not from g
         "torch_rng": torch.get_rng_state(),
+        "dropout_bits": bits_state(),  # dropout draws from its own generator, not from g
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
     }
     tmp = path.with_name(path.name + ".tmp")
@@ -313,6 +332,7 @@ def _restore(path: Path, key: dict, model, opt, sched, ema, g) -> list[dict]:
         ema.load_state_dict(state["ema"])
     g.set_state(state["generator"])
     torch.set_rng_state(state["torch_rng"])
+    set_bits_state(state.get("dropout_bits"))
     if state["cuda_rng"] is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda_rng"])
     return state["history"]

@@ -80,3 +80,31 @@ def test_float_mask_is_the_comparison_mask(p, dtype):
     scale = torch.tensor(1 / (1 - cut / 65536), dtype=dtype)
     want = torch.where(keep, scale, torch.zeros((), dtype=dtype)).view(x.shape)
     assert torch.equal(y, want)
+
+
+def test_global_avg_pool_gradient_keeps_the_layout():
+    from nas.layers import GlobalAvgPool
+
+    x = torch.randn(4, 6, 7, 7).contiguous(memory_format=torch.channels_last)
+    a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
+    g = torch.randn(4, 6, 1, 1)
+    GlobalAvgPool()(a).backward(g)
+    nn.AdaptiveAvgPool2d(1)(b).backward(g)
+    assert torch.equal(a.grad, b.grad)  # the same numbers...
+    assert a.grad.is_contiguous(memory_format=torch.channels_last)  # ...in x's layout
+    assert torch.equal(GlobalAvgPool()(x), nn.AdaptiveAvgPool2d(1)(x))
+
+
+def test_dropout_bits_inside_train_are_seeded_and_outside_follow_torch():
+    from nas.layers import seeded_bits
+
+    x = torch.ones(2, 4, 8, 8)
+    d = Dropout(0.5).train()
+    with seeded_bits(7):
+        a = d(x)
+    with seeded_bits(7):
+        assert torch.equal(d(x), a)
+    torch.manual_seed(0)
+    c = d(x)
+    torch.manual_seed(0)
+    assert torch.equal(d(x), c)  # outside a run: torch's generator, as before

@@ -282,7 +282,7 @@ def test_timeout_covers_the_search_and_its_race(capsys, tmp_path):
     import json
 
     t0 = time.time()
-    rc, out, err = nas(capsys, "search", "--study", "t", "--timeout", "20", "--results-dir",
+    rc, out, err = nas(capsys, "search", "--study", "t", "--timeout", "12", "--results-dir",
                        str(tmp_path), *TINY)
     wall = time.time() - t0
     assert rc == 0, err
@@ -291,4 +291,4 @@ def test_timeout_covers_the_search_and_its_race(capsys, tmp_path):
     assert sum(t.state.name == "COMPLETE" for t in st.trials) >= 1
     # the deadline is checked between epochs: a 2-epoch candidate of 600 images overruns it by
     # a second or two at most; the rest is process start and data loading
-    assert wall < 20 + 15, f"{wall:.0f} s"
+    assert wall < 12 + 15, f"{wall:.0f} s"

@@ -90,7 +90,8 @@ def test_ema_run_ships_the_average_and_reports_both(mnist):
     last = res.history[-1]
     assert {"val_acc_raw", "test_acc_raw"} <= set(last)
     # the returned model is the average: evaluating it again gives the recorded accuracy
-    assert evaluate(res.model, mnist.test.head(500), cfg)[1] == pytest.approx(last["test_acc"])
+    assert evaluate(res.model, mnist.test.head(500), res.config)[1] == pytest.approx(
+        last["test_acc"])
     raw = train(p.spec, dataclasses.replace(cfg, ema=0.0), mnist, seed=0, **SMALL)
     # the EMA does not touch the optimisation: raw weights follow the run without it
     assert last["test_acc_raw"] == pytest.approx(raw.history[-1]["test_acc"])
