@@ -41,7 +41,10 @@ def _run(spec: dict, tcfg: dict, seed: int, cfg: SearchConfig, threads: int | No
     from nas.data import load_mnist, resolve_device
     from nas.train import train
 
-    if threads:
+    if threads:  # a spawned process of the race's pool
+        from nas.runs import exit_with_parent
+
+        exit_with_parent()
         torch.set_num_threads(threads)
     data = load_mnist(cfg.data_dir, str(resolve_device(cfg.device)), cfg.val_size)
     data = dataclasses.replace(data, test=None)  # the race never sees the test set

@@ -139,6 +139,7 @@ def _seed_worker(spec: dict, cfg: dict, data_dir, device: str, seed: int, out_di
     """One seed in a spawned process: its own data, its lines appended to the run's log."""
     from nas.data import load_mnist
 
+    exit_with_parent()
     torch.set_num_threads(threads)
     data = load_mnist(data_dir, device, 0)
     with (Path(out_dir) / "log.txt").open("a") as f:
@@ -149,6 +150,30 @@ def _seed_worker(spec: dict, cfg: dict, data_dir, device: str, seed: int, out_di
 
         train_seed(ArchSpec.from_dict(spec), TrainConfig.from_dict(cfg), data, seed,
                    Path(out_dir), log, progress=False, resume=True, limits=limits)
+
+
+def exit_with_parent() -> None:
+    """In a worker process: exit as soon as the process that started it is gone.
+
+    A spawned worker is not killed with its parent when the parent dies by SIGKILL (or by the
+    OOM killer); without this it would idle on, holding its memory. A daemon thread checks the
+    parent pid once a second.
+    """
+    import multiprocessing
+    import threading
+    import time
+
+    # the pid multiprocessing passed down: right even if the parent died before this call
+    proc = multiprocessing.parent_process()
+    parent = proc.pid if proc is not None else os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(3)
+
+    threading.Thread(target=watch, daemon=True, name="nas-parent-watch").start()
 
 
 def worker_threads(workers: int) -> int:

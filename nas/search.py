@@ -39,7 +39,7 @@ from tqdm import tqdm
 from nas.config import PRUNERS, SAMPLERS, SearchConfig, check_rungs
 from nas.data import load_mnist, resolve_device
 from nas.errors import NasError
-from nas.runs import check_writable, environment, worker_threads, write_json
+from nas.runs import check_writable, environment, exit_with_parent, worker_threads, write_json
 from nas.spaces import get_space
 from nas.spec import SpecError, analyze, describe
 from nas.studyio import (
@@ -372,6 +372,7 @@ def _worker_main(cfg: SearchConfig, worker: int, started: float, status_q) -> No
     # Out of the terminal's process group: Ctrl-C reaches the main process only, which passes
     # it on once (see run_search). A kill -INT of the main process alone then stops them too.
     os.setpgrp()
+    exit_with_parent()
     torch.set_num_threads(worker_threads(cfg.workers))
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own lines say what happened
 

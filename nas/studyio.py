@@ -188,5 +188,7 @@ def top_table(study: optuna.Study, k: int = 10) -> str:
         return ""
     cols = ["number", "n_params", "val_acc", "test_acc", "best_test_acc", "best_test_epoch",
             "epochs_run", "seconds", "arch"]
+    if df.test_acc.isna().all():  # searched without --record-test: no test column to show
+        cols = [c for c in cols if "test" not in c]
     return "top trials (selected on validation accuracy):\n" + df[cols].head(k).to_string(
         index=False, float_format=lambda v: f"{v:.2f}")

@@ -129,6 +129,10 @@ def test_search_bad_inputs(capsys, tmp_path):
     error_line(capsys, "search", "--prune-from", "16", *r, *TINY,
                match="--prune-from must be an epoch from 1 to")
     error_line(capsys, "search", "--storage", "nosuchdb://x", *r, *TINY, match="bad storage URL")
+    error_line(capsys, "search", *r, *TINY, "--val-size", "0", match="--val-size must be >= 1")
+    error_line(capsys, "search", *r, *TINY, "--timeout", "-1", match="--timeout must be > 0")
+    error_line(capsys, "search", *r, *TINY, "--rungs", "3x0.5,1x0.5", match="rungs must cost")
+    error_line(capsys, "search", *r, *TINY, "--rungs", "2by3", match="EPOCHSxFRACTION")
     ro = tmp_path / "ro"
     ro.mkdir()
     ro.chmod(0o500)
@@ -292,3 +296,33 @@ def test_timeout_covers_the_search_and_its_race(capsys, tmp_path):
     # the deadline is checked between epochs: a 2-epoch candidate of 600 images overruns it by
     # a second or two at most; the rest is process start and data loading
     assert wall < 12 + 15, f"{wall:.0f} s"
+
+
+@pytest.mark.slow
+def test_workers_exit_when_their_parent_is_killed(tmp_path):
+    """A spawned worker outlives a SIGKILLed parent by about a second, not for good."""
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import multiprocessing as mp, time\n"
+        "from nas.runs import exit_with_parent\n"
+        "def child():\n"
+        "    exit_with_parent()\n"
+        "    time.sleep(120)\n"
+        "if __name__ == '__main__':\n"
+        "    p = mp.get_context('spawn').Process(target=child)\n"
+        "    p.start()\n"
+        "    print(p.pid, flush=True)\n"
+        "    time.sleep(120)\n")
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    time.sleep(1.0)
+    parent.kill()
+    parent.wait()
+
+    def alive(pid: int) -> bool:
+        try:  # an exited orphan may linger as a zombie where pid 1 does not reap
+            return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+        except FileNotFoundError:
+            return False
+
+    wait_for(lambda: not alive(child), timeout=20)
