@@ -101,11 +101,12 @@ class DataStats:
         p.add_argument("--val-size", type=int, default=10000, help="held-out validation images")
 
     def take_action(self, args) -> int:
-        from nas.data import load_mnist
+        from nas.datasets import load_data
         from nas.report import data_stats, save_sample_grid
 
-        data = load_mnist(args.data_dir, "cpu", args.val_size)
-        full = load_mnist(args.data_dir, "cpu", 0) if args.val_size else None
+        dataset = args.dataset or "mnist"
+        data = load_data(dataset, args.data_dir, "cpu", args.val_size)
+        full = load_data(dataset, args.data_dir, "cpu", 0) if args.val_size else None
         print(data_stats(data, full).to_string())
         path = save_sample_grid(data, Path(args.results_dir) / "data")
         print(f"sample grid: {path}")
@@ -152,7 +153,8 @@ class Train:
 def _run_seeds(args, kind: str) -> int:
     import dataclasses
 
-    from nas.data import load_mnist, resolve_device
+    from nas.data import resolve_device
+    from nas.datasets import check_spec, load_data
     from nas.runs import check_writable, train_seeds
     from nas.spec import analyze
 
@@ -172,7 +174,8 @@ def _run_seeds(args, kind: str) -> int:
     device = resolve_device(args.device)
     out = Path(args.results_dir) / kind / (args.name or name)
     check_writable(out)
-    data = load_mnist(args.data_dir, str(device), 0)
+    data = load_data(_dataset_for(args), args.data_dir, str(device), 0)
+    check_spec(spec, data.info)
     if not args.resume:
         (out / "log.txt").write_text("")
     log_file = (out / "log.txt").open("a")  # append: --workers processes write to it too
@@ -207,6 +210,19 @@ def _run_seeds(args, kind: str) -> int:
     log(f"files: {out}/")
     log_file.close()
     return 0
+
+
+def _dataset_for(args) -> str:
+    """--dataset, else the study's own (for `nas verify STUDY`), else mnist."""
+    if args.dataset:
+        return args.dataset
+    if getattr(args, "study", None):
+        import json
+
+        meta = Path(args.results_dir) / args.study / "study.json"
+        if meta.is_file():
+            return json.loads(meta.read_text()).get("dataset", "mnist")
+    return "mnist"
 
 
 def _model_for(args) -> tuple:

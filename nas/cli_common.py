@@ -12,8 +12,12 @@ EPILOG = "Data: --data-dir or NAS_DATA_DIR (a folder with MNIST/raw/*.gz). Resul
 
 
 def _add_data_args(p: argparse.ArgumentParser, val: bool = False) -> None:
+    p.add_argument("--dataset", default=None,
+                   help="mnist (default), fashion-mnist, npz:PATH or folder:PATH (a study's "
+                        "own for `nas verify STUDY`)")
     p.add_argument("--data-dir", default=None,
-                   help="folder holding MNIST/raw/*.gz (default: $NAS_DATA_DIR, else download)")
+                   help="folder holding the IDX files (default: $NAS_DATA_DIR for mnist, "
+                        "/usr/share/datasets/fashion-mnist for fashion-mnist)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda (default: auto)")
     p.add_argument("--results-dir", default=os.environ.get("NAS_RESULTS_DIR", "results"),
                    help="where runs write their files (default: results)")

@@ -112,7 +112,8 @@ class Search:
         trials = args.trials if args.trials is not None else (1000 if args.timeout else 60)
         cfg = SearchConfig(
             study=args.study or ("quick" if args.quick else f"{space_name}-{budget}"),
-            space=args.space, max_params=args.max_params, epochs=args.epochs,
+            space=args.space, dataset=args.dataset or "mnist", max_params=args.max_params,
+            epochs=args.epochs,
             trials=trials, timeout_s=args.timeout, seed=args.seed, objectives=objectives,
             pruner=args.pruner, sampler=args.sampler, val_size=args.val_size,
             rungs=parse_rungs(args.rungs) if args.rungs is not None else DEFAULT_RUNGS,

@@ -121,6 +121,7 @@ DEFAULT_RUNGS = ((2, 0.25), (5, 0.5))
 class SearchConfig:
     study: str = "general"  # name; files under results/<study>/
     space: str = "general"  # a registered space name or a path to a .py file
+    dataset: str = "mnist"  # mnist | fashion-mnist | npz:PATH | folder:PATH
     max_params: int = 8000  # strict: a candidate needs n_params < max_params
     epochs: int = 15  # per candidate's full-length training
     trials: int = 1000  # candidates trained (budget rejections do not count); --timeout ends most
@@ -156,7 +157,7 @@ class SearchConfig:
         return len(self.objectives) > 1
 
     # what a resumed study must share with the run that made it (see nas.search)
-    SETTINGS = ("space", "max_params", "epochs", "val_size", "train_limit", "eval_limit",
+    SETTINGS = ("space", "dataset", "max_params", "epochs", "val_size", "train_limit", "eval_limit",
                 "objectives", "pruner", "rungs", "eta", "record_test")
 
     def settings(self) -> dict:

@@ -46,30 +46,38 @@ def cache_dir() -> Path:
     return Path(os.environ.get("NAS_CACHE_DIR", Path.home() / ".cache" / "nas"))
 
 
-def _find(source: Path, name: str) -> Path | None:
-    for folder in (source / "MNIST" / "raw", source):
+def _find(source: Path, name: str, kind: str = "MNIST") -> Path | None:
+    for folder in (source / kind / "raw", source):
         for cand in (folder / name, folder / f"{name}.gz"):
             if cand.is_file():
                 return cand
     return None
 
 
-def prepare_raw(data_dir: str | os.PathLike | None) -> Path:
-    """Make <cache>/MNIST/raw/ hold the four decompressed, size-checked files; return <cache>."""
+# Where a dataset's IDX files are looked for when no --data-dir is given (after NAS_DATA_DIR,
+# for MNIST): Debian's dataset-fashion-mnist package installs Fashion-MNIST here.
+DEFAULT_SOURCES = {"FashionMNIST": "/usr/share/datasets/fashion-mnist"}
+
+
+def prepare_raw(data_dir: str | os.PathLike | None, kind: str = "MNIST") -> Path:
+    """Make <cache>/<kind>/raw/ hold the four decompressed, size-checked IDX files; return
+    <cache>. ``kind`` is torchvision's class name: MNIST or FashionMNIST (same file names)."""
     root = cache_dir()
-    raw = root / "MNIST" / "raw"
-    source = data_dir if data_dir is not None else os.environ.get("NAS_DATA_DIR")
+    raw = root / kind / "raw"
+    source = data_dir if data_dir is not None else (
+        os.environ.get("NAS_DATA_DIR") if kind == "MNIST" else DEFAULT_SOURCES.get(kind))
     if source is None:
         if all((raw / n).is_file() and (raw / n).stat().st_size == s for n, s in FILES.items()):
             return root
         return _download(root)
     source = Path(source)
-    found = {name: _find(source, name) for name in FILES}
+    found = {name: _find(source, name, kind) for name in FILES}
     missing = [n for n, p in found.items() if p is None]
     if missing:
+        hint = " (Debian: apt-get install dataset-fashion-mnist)" if kind != "MNIST" else ""
         raise NasError(
-            f"no MNIST in {source}: expected {', '.join(n + '.gz' for n in FILES)} "
-            f"in {source}/MNIST/raw/ (missing {', '.join(missing)})"
+            f"no {kind} in {source}: expected {', '.join(n + '.gz' for n in FILES)} "
+            f"in {source}/{kind}/raw/ or {source}/ (missing {', '.join(missing)}){hint}"
         )
     raw.mkdir(parents=True, exist_ok=True)
     for name, size in FILES.items():
@@ -89,12 +97,12 @@ def prepare_raw(data_dir: str | os.PathLike | None) -> Path:
                 shutil.copyfileobj(f, g)
         except (OSError, EOFError) as e:
             tmp.unlink(missing_ok=True)
-            raise NasError(f"corrupt MNIST file {src}: {e}") from None
+            raise NasError(f"corrupt {kind} file {src}: {e}") from None
         if tmp.stat().st_size != size:
             got = tmp.stat().st_size
             tmp.unlink()
             raise NasError(
-                f"corrupt MNIST file {src}: {got} bytes once decompressed, expected {size}"
+                f"corrupt {kind} file {src}: {got} bytes once decompressed, expected {size}"
             )
         tmp.replace(dst)
         stamp.write_text(tag)
@@ -128,51 +136,97 @@ class Split:
         return self if n is None or n >= len(self) else Split(self.x[:n], self.y[:n])
 
 
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What everything downstream needs to know about a dataset, besides its tensors."""
+
+    name: str  # mnist, fashion-mnist, npz:PATH, folder:PATH
+    shape: tuple  # (channels, height, width) of one image
+    classes: tuple  # class names, index = label
+    mean: tuple  # per channel, on the 0..1 scale, from the training images (never the test)
+    std: tuple
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "shape": list(self.shape), "classes": list(self.classes),
+                "mean": list(self.mean), "std": list(self.std)}
+
+
+MNIST_INFO = DatasetInfo("mnist", (1, 28, 28), tuple(str(i) for i in range(10)), (MEAN,), (STD,))
+
+
 @dataclass
-class MNISTData:
+class Data:
     train: Split
     val: Split | None
-    test: Split
+    test: Split | None
+    info: DatasetInfo = MNIST_INFO
 
 
-def _read(root: Path, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    from torchvision.datasets import MNIST
+MNISTData = Data  # the name it had when MNIST was the only dataset
+
+
+def _read(root: Path, train: bool, kind: str = "MNIST") -> tuple[torch.Tensor, torch.Tensor]:
+    import torchvision.datasets
 
     try:
-        ds = MNIST(root, train=train, download=False)
+        ds = getattr(torchvision.datasets, kind)(root, train=train, download=False)
     except Exception as e:
-        raise NasError(f"cannot read MNIST from {root}/MNIST/raw: {e}") from None
+        raise NasError(f"cannot read {kind} from {root}/{kind}/raw: {e}") from None
     x, y = ds.data, ds.targets
     n = 60000 if train else 10000
     if x.shape != (n, 28, 28) or y.shape != (n,) or int(y.min()) < 0 or int(y.max()) > 9:
-        raise NasError(f"corrupt MNIST in {root}: images {tuple(x.shape)}, labels {tuple(y.shape)}")
+        raise NasError(f"corrupt {kind} in {root}: images {tuple(x.shape)}, "
+                       f"labels {tuple(y.shape)}")
     return x, y
 
 
-@functools.lru_cache(maxsize=4)
-def load_mnist(data_dir: str | None = None, device: str = "cpu", val_size: int = 0) -> MNISTData:
-    """All of MNIST as tensors on ``device``; ``val_size`` training images held out (fixed seed)."""
-    if not 0 <= val_size < 60000:
-        raise NasError(f"validation size {val_size} must be in [0, 60000)")
-    root = prepare_raw(data_dir)
+def split_data(xtr: torch.Tensor, ytr: torch.Tensor, xte: torch.Tensor, yte: torch.Tensor,
+               info: DatasetInfo, device: str, val_size: int) -> Data:
+    """uint8 (N, C, H, W) images and int labels -> normalized splits on ``device``, with
+    ``val_size`` training images held out by a fixed permutation (the same in every run)."""
+    n = len(ytr)
+    if not 0 <= val_size < n:
+        raise NasError(f"validation size {val_size} must be in [0, {n})")
     dev = torch.device(device)
+    if len(info.mean) == 1:  # python floats: MNIST's numbers, exactly as earlier versions
+        mean, std = info.mean[0], info.std[0]
+    else:
+        mean = torch.tensor(info.mean).view(1, -1, 1, 1)
+        std = torch.tensor(info.std).view(1, -1, 1, 1)
 
     def to_split(x, y) -> Split:
-        xf = ((x.float() / 255.0 - MEAN) / STD).unsqueeze(1)
-        return Split(xf.to(dev), y.long().to(dev))
+        return Split(((x.float() / 255.0 - mean) / std).to(dev), y.long().to(dev))
 
-    xtr, ytr = _read(root, train=True)
-    xte, yte = _read(root, train=False)
     val = None
     if val_size:
-        perm = torch.randperm(60000, generator=torch.Generator().manual_seed(VAL_SEED))
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(VAL_SEED))
         val = to_split(xtr[perm[:val_size]], ytr[perm[:val_size]])
         keep = perm[val_size:].sort().values
         xtr, ytr = xtr[keep], ytr[keep]
-    return MNISTData(train=to_split(xtr, ytr), val=val, test=to_split(xte, yte))
+    return Data(train=to_split(xtr, ytr), val=val, test=to_split(xte, yte), info=info)
 
 
-BACKGROUND = (0.0 - MEAN) / STD  # a black pixel, normalized: what rotation fills corners with
+def read_idx_dataset(data_dir: str | None, kind: str) -> tuple:
+    """MNIST or Fashion-MNIST as uint8 (N, 1, 28, 28) train and test tensors and labels."""
+    root = prepare_raw(data_dir, kind)
+    xtr, ytr = _read(root, train=True, kind=kind)
+    xte, yte = _read(root, train=False, kind=kind)
+    return xtr.unsqueeze(1), ytr, xte.unsqueeze(1), yte
+
+
+@functools.lru_cache(maxsize=4)
+def load_mnist(data_dir: str | None = None, device: str = "cpu", val_size: int = 0) -> Data:
+    """All of MNIST as tensors on ``device``; ``val_size`` training images held out (fixed seed)."""
+    if not 0 <= val_size < 60000:
+        raise NasError(f"validation size {val_size} must be in [0, 60000)")
+    xtr, ytr, xte, yte = read_idx_dataset(data_dir, "MNIST")
+    return split_data(xtr, ytr, xte, yte, MNIST_INFO, device, val_size)
+
+
 
 
 def affine_grid(theta: torch.Tensor, h: int, w: int) -> torch.Tensor:
@@ -197,7 +251,7 @@ def _base_grid(h: int, w: int, dtype: torch.dtype, device: torch.device) -> torc
 def augment(
     x: torch.Tensor, g: torch.Generator, rotate_deg: float = 0.0, translate: float = 0.0,
     scale: float = 0.0, mode: str = "bilinear", *, p: float = 1.0, border: str = "zeros",
-    jitter: float = 0.0, jitter_p: float = 0.5,
+    jitter: float = 0.0, jitter_p: float = 0.5, mean: tuple = (MEAN,), std: tuple = (STD,),
 ) -> torch.Tensor:
     """Random affine per image, for the whole batch at once on its device.
 
@@ -206,10 +260,17 @@ def augment(
     p: probability that an image is transformed at all. border "zeros" fills uncovered pixels
     black, as torchvision's RandomRotation does before normalizing; "reflection" mirrors the
     image. jitter: brightness, then contrast, each a factor uniform in [1-jitter, 1+jitter], on
-    an image with probability jitter_p. With p=1 and no jitter the random draws are those of
+    an image with probability jitter_p. mean, std: the dataset's normalization, per channel.
+    With p=1 and no jitter the random draws are those of
     earlier versions, so older runs repeat exactly.
     """
     b = x.shape[0]
+    if len(mean) == 1:
+        m, sd = mean[0], std[0]
+    else:
+        m = torch.tensor(mean, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
+        sd = torch.tensor(std, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
+    black = (0.0 - m) / sd  # what uncovered pixels are filled with, normalized
 
     def uniform(lim: float) -> torch.Tensor:
         return (torch.rand(b, device=x.device, generator=g) * 2 - 1) * lim
@@ -229,15 +290,15 @@ def augment(
             1,
         ).to(x.dtype)
         grid = affine_grid(theta, x.shape[-2], x.shape[-1])
-        out = F.grid_sample(x - BACKGROUND, grid, mode=mode, padding_mode=border,
-                            align_corners=False) + BACKGROUND
+        out = F.grid_sample(x - black, grid, mode=mode, padding_mode=border,
+                            align_corners=False) + black
         x = out if p >= 1 else torch.where(chosen(p), out, x)
     if jitter > 0:
-        raw = x * STD + MEAN  # back to 0..1
+        raw = x * sd + m  # back to 0..1
         bright = (1 + uniform(jitter)).view(b, 1, 1, 1)
         contrast = (1 + uniform(jitter)).view(b, 1, 1, 1)
         raw = (raw * bright).clamp(0, 1)
         mean = raw.mean(dim=(1, 2, 3), keepdim=True)
         raw = ((raw - mean) * contrast + mean).clamp(0, 1)
-        x = torch.where(chosen(jitter_p), (raw - MEAN) / STD, x)
+        x = torch.where(chosen(jitter_p), (raw - m) / sd, x)
     return x

@@ -24,15 +24,17 @@ from nas.spec import ArchSpec, analyze, describe, layer_names
 
 TEMPLATE = '''"""{title}
 
-A standalone MNIST classifier exported by nas: {n_params:,} parameters (every parameter, as
+A standalone {dataset} classifier exported by nas: {n_params:,} parameters (every parameter, as
 PyTorch counts them), {macs:,} MACs, receptive field {rf}x{rf}.
 Architecture: {arch}
 
 {table}
 
-Needs torch only. Evaluate the weights on the MNIST test set:
+Needs torch only. Evaluate the weights on the {dataset} test set:
 
-    python model.py --data-dir DIR   # DIR holds t10k-*-ubyte[.gz], directly or in MNIST/raw/
+    python model.py --data-dir DIR   # DIR holds t10k-*-ubyte[.gz], directly or in {kind}/raw/
+
+In your code: ``labels = predict(load(), images)`` with uint8 images, N x H x W.
 """
 
 import argparse
@@ -46,7 +48,8 @@ import torch
 from torch import nn
 
 N_PARAMS = {n_params}
-MEAN, STD = 0.1307, 0.3081  # MNIST train-set pixel statistics; inputs are normalized with them
+MEAN, STD = {mean!r}, {std!r}  # the training images' pixel statistics, 0..1 scale
+CLASSES = {classes!r}
 
 
 class Net(nn.Module):
@@ -60,14 +63,14 @@ class Net(nn.Module):
 
 
 def read_idx(folder: Path, name: str) -> torch.Tensor:
-    for path in (folder / name, folder / (name + ".gz"), folder / "MNIST" / "raw" / name,
-                 folder / "MNIST" / "raw" / (name + ".gz")):
+    for path in (folder / name, folder / (name + ".gz"), folder / "{kind}" / "raw" / name,
+                 folder / "{kind}" / "raw" / (name + ".gz")):
         if path.is_file():
             data = (gzip.open if path.suffix == ".gz" else open)(path, "rb").read()
             ndim = data[3]
             shape = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
             return torch.frombuffer(bytearray(data[4 + 4 * ndim:]), dtype=torch.uint8).view(shape)
-    sys.exit(f"error: {{name}}[.gz] not found in {{folder}} or {{folder}}/MNIST/raw")
+    sys.exit(f"error: {{name}}[.gz] not found in {{folder}} or {{folder}}/{kind}/raw")
 
 
 @torch.no_grad()
@@ -82,8 +85,21 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 20
                    for i in range(0, len(y), batch))
 
 
+def load(weights: str = str(Path(__file__).with_name("weights.pt"))) -> nn.Module:
+    model = Net()
+    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    return model.eval()
+
+
+@torch.no_grad()
+def predict(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """Class indices (CLASSES[i] names them) for raw uint8 images, N x H x W."""
+    x = ((images.float() / 255.0 - MEAN) / STD).unsqueeze(1)
+    return model.eval()(x).argmax(1)
+
+
 def main() -> None:
-    p = argparse.ArgumentParser(description="Evaluate this model on the MNIST test set.")
+    p = argparse.ArgumentParser(description="Evaluate this model on the {dataset} test set.")
     p.add_argument("--data-dir", default=os.environ.get("NAS_DATA_DIR"),
                    help="folder with t10k-*-ubyte[.gz] (default: $NAS_DATA_DIR)")
     p.add_argument("--weights", default=str(Path(__file__).with_name("weights.pt")))
@@ -98,8 +114,7 @@ def main() -> None:
     x = read_idx(folder, "t10k-images-idx3-ubyte")[: args.limit]
     y = read_idx(folder, "t10k-labels-idx1-ubyte")[: args.limit].long()
     x = ((x.float() / 255.0 - MEAN) / STD).unsqueeze(1)
-    model = Net()
-    model.load_state_dict(torch.load(args.weights, map_location="cpu", weights_only=True))
+    model = load(args.weights)
     n_params = sum(p.numel() for p in model.parameters())
     correct = evaluate(model, x, y, bf16=args.bf16)
     if args.json:
@@ -120,8 +135,17 @@ def _init_line(layer, in_shape: tuple) -> str:
     return f"nn.{cls}({', '.join(parts)})"
 
 
-def render_model(spec: ArchSpec, title: str) -> str:
-    """The source of a standalone model.py for ``spec``."""
+IDX_KINDS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}  # what model.py can read
+
+
+def render_model(spec: ArchSpec, title: str, info=None) -> str:
+    """The source of a standalone model.py for ``spec``, normalizing as ``info`` (a dataset)."""
+    from nas.data import MNIST_INFO
+
+    info_d = info or MNIST_INFO
+    if info_d.name not in IDX_KINDS:
+        raise NasError(f"export writes model.py for {', '.join(IDX_KINDS)} data; "
+                       f"{info_d.name} is not supported yet")
     info = analyze(spec)
     shape: tuple = (spec.in_channels, spec.input_size, spec.input_size)
     init, forward = [], []
@@ -132,6 +156,8 @@ def render_model(spec: ArchSpec, title: str) -> str:
         shape = li.out_shape
     table = summary_frame(spec).to_string(index=False)
     return TEMPLATE.format(
+        dataset=info_d.name, kind=IDX_KINDS[info_d.name], mean=info_d.mean[0],
+        std=info_d.std[0], classes=list(info_d.classes),
         title=title, n_params=info.n_params, macs=info.macs, rf=info.rf, arch=describe(spec),
         table=table, init="\n".join(init), forward="\n".join(forward),
         final=".flatten(1)" if info.needs_flatten else "",
@@ -161,17 +187,23 @@ def _new_folder(out: Path, force: bool) -> None:
 
 def _write_and_check(out: Path, spec: ArchSpec, train_config: dict, weights: Path, title: str,
                      preset: dict, recorded: int, n_test: int, data_dir: str | None,
-                     result: dict) -> dict:
+                     result: dict, dataset: str = "mnist") -> dict:
     """model.py, weights, spec, config and preset.json; then the fresh-process check."""
     from nas.data import prepare_raw
+    from nas.datasets import load_data
 
-    (out / "model.py").write_text(render_model(spec, title))
+    if dataset not in IDX_KINDS:
+        raise NasError(f"export writes model.py for {', '.join(IDX_KINDS)} data; "
+                       f"{dataset} is not supported yet")
+    info = load_data(dataset, data_dir, "cpu", 0).info
+    (out / "model.py").write_text(render_model(spec, title, info))
     torch.save(torch.load(weights, map_location="cpu", weights_only=True), out / "weights.pt")
     write_json(out / "spec.json", spec.to_dict())
     write_json(out / "train_config.json", train_config)
     # The same design as a preset file: copy it into nas/found/ to ship it as `--preset NAME`.
     write_json(out / "preset.json", {"spec": spec.to_dict(), "train": train_config, **preset})
-    raw = prepare_raw(data_dir) / "MNIST" / "raw"
+    kind = IDX_KINDS[dataset]
+    raw = prepare_raw(data_dir, kind) / kind / "raw"
     limit = n_test if n_test < 10000 else None
     # Compare like with like: a model trained (and evaluated) in bf16 is checked in bf16;
     # its fp32 count is recorded too, since that is what `python model.py` prints by default.
@@ -180,7 +212,7 @@ def _write_and_check(out: Path, spec: ArchSpec, train_config: dict, weights: Pat
     fp32 = check_export(out, raw, limit) if bf16 else got
     n_params = analyze(spec).n_params
     result = {
-        **result, "recorded_correct": recorded, "n_test": n_test,
+        **result, "dataset": dataset, "recorded_correct": recorded, "n_test": n_test,
         "exported_correct": got["correct"], "checked_in": "bf16" if bf16 else "fp32",
         "exported_correct_fp32": fp32["correct"], "n_params": n_params,
         "exported_n_params": got["n_params"],
@@ -219,22 +251,24 @@ def export_trial(results_dir: Path, study_name: str, which: str, out: Path, forc
     if t.user_attrs.get("test_acc"):  # a search run with --record-test
         test_acc = t.user_attrs["test_acc"][-1]
     else:  # the search never looked: the export is the first to, with nas's own model
-        test_acc = _test_acc(spec, t.user_attrs["train_config"], weights, data_dir, n_test)
+        test_acc = _test_acc(spec, t.user_attrs["train_config"], weights, data_dir, n_test,
+                             meta.get("dataset", "mnist"))
     result = {
         "study": study_name, "trial": t.number, "selection": which, "val_acc": t.values[0],
         "proposed_by": origin, "recorded_test_acc": test_acc,
     }
     return _write_and_check(out, spec, t.user_attrs["train_config"], weights,
                             f"{study_name} trial {t.number}: {describe(spec)}", preset,
-                            round(test_acc * n_test / 100), n_test, data_dir, result)
+                            round(test_acc * n_test / 100), n_test, data_dir, result,
+                            meta.get("dataset", "mnist"))
 
 
 def _test_acc(spec: ArchSpec, train_config: dict, weights: Path, data_dir: str | None,
-              n_test: int) -> float:
+              n_test: int, dataset: str = "mnist") -> float:
     """Test accuracy of the weights in nas's own built module (the export must match it)."""
     from nas.build import build
     from nas.config import TrainConfig
-    from nas.data import load_mnist
+    from nas.datasets import load_data
     from nas.train import evaluate
 
     cfg = TrainConfig.from_dict(train_config)
@@ -242,7 +276,7 @@ def _test_acc(spec: ArchSpec, train_config: dict, weights: Path, data_dir: str |
     model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    test = load_mnist(data_dir, "cpu", 0).test.head(n_test)
+    test = load_data(dataset, data_dir, "cpu", 0).test.head(n_test)
     return evaluate(model, test, cfg)[1]
 
 
@@ -281,4 +315,4 @@ def export_verified(results_dir: Path, name: str, seed: int | None, out: Path, f
     return _write_and_check(out, spec, v["train_config"], weights,
                             f"{v['name']} ({name}, seed {seed}, 60,000 training images): "
                             f"{describe(spec)}", preset, round(final * n_test / 100), n_test,
-                            data_dir, result)
+                            data_dir, result, v.get("dataset", {}).get("name", "mnist"))

@@ -38,7 +38,8 @@ def _run(spec: dict, tcfg: dict, seed: int, cfg: SearchConfig, threads: int | No
 
     import torch
 
-    from nas.data import load_mnist, resolve_device
+    from nas.data import resolve_device
+    from nas.datasets import load_data
     from nas.train import train
 
     if threads:  # a spawned process of the race's pool
@@ -46,7 +47,7 @@ def _run(spec: dict, tcfg: dict, seed: int, cfg: SearchConfig, threads: int | No
 
         exit_with_parent()
         torch.set_num_threads(threads)
-    data = load_mnist(cfg.data_dir, str(resolve_device(cfg.device)), cfg.val_size)
+    data = load_data(cfg.dataset, cfg.data_dir, str(resolve_device(cfg.device)), cfg.val_size)
     data = dataclasses.replace(data, test=None)  # the race never sees the test set
     t0 = time.perf_counter()
     res = train(ArchSpec.from_dict(spec), TrainConfig.from_dict(tcfg), data, seed=seed,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from nas.data import MEAN, STD, MNISTData
+from nas.data import Data
 from nas.spec import ArchSpec, analyze
 
 
@@ -34,7 +34,7 @@ def summary_table(spec: ArchSpec, name: str = "") -> str:
     )
 
 
-def data_stats(data: MNISTData, full: MNISTData | None = None) -> pd.DataFrame:
+def data_stats(data: Data, full: Data | None = None) -> pd.DataFrame:
     """Per split: count, pixel mean/std/min/max on the 0..1 scale, images per class.
 
     ``full`` (loaded without a validation split) adds the row for all 60,000 training images.
@@ -45,23 +45,32 @@ def data_stats(data: MNISTData, full: MNISTData | None = None) -> pd.DataFrame:
     for name, split in splits:
         if split is None:
             continue
-        px = split.x * STD + MEAN  # back to 0..1
+        px = _raw(split.x, data)  # back to 0..1
         row = {"count": len(split), "mean": round(px.mean().item(), 4),
                "std": round(px.std().item(), 4), "min": round(px.min().item(), 4),
                "max": round(px.max().item(), 4)}
-        counts = split.y.bincount(minlength=10).tolist()
+        counts = split.y.bincount(minlength=data.info.num_classes).tolist()
         row.update({f"class {c}": n for c, n in enumerate(counts)})
         rows[name] = row
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def save_sample_grid(data: MNISTData, out_dir: Path, n: int = 64) -> Path:
+def _raw(x, data: Data):
+    import torch
+
+    c = data.info.shape[0]
+    mean = torch.tensor(data.info.mean, dtype=x.dtype).view(1, c, 1, 1)
+    std = torch.tensor(data.info.std, dtype=x.dtype).view(1, c, 1, 1)
+    return x * std + mean
+
+
+def save_sample_grid(data: Data, out_dir: Path, n: int = 64) -> Path:
     """The first n training images as an 8-wide PNG grid."""
     from torchvision.utils import save_image
 
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "samples.png"
-    save_image(data.train.x[:n] * STD + MEAN, path, nrow=8, padding=2)
+    save_image(_raw(data.train.x[:n], data), path, nrow=8, padding=2)
     return path
 
 

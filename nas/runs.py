@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 
 from nas.config import TrainConfig
-from nas.data import MNISTData
+from nas.data import Data as MNISTData
 from nas.spec import ArchSpec, analyze
 from nas.train import resolve_precision, summarize, train
 
@@ -135,13 +135,13 @@ def train_seed(
 
 
 def _seed_worker(spec: dict, cfg: dict, data_dir, device: str, seed: int, out_dir: str,
-                 threads: int, limits: dict | None) -> None:
+                 threads: int, limits: dict | None, dataset: str = "mnist") -> None:
     """One seed in a spawned process: its own data, its lines appended to the run's log."""
-    from nas.data import load_mnist
+    from nas.datasets import load_data
 
     exit_with_parent()
     torch.set_num_threads(threads)
-    data = load_mnist(data_dir, device, 0)
+    data = load_data(dataset, data_dir, device, 0)
     with (Path(out_dir) / "log.txt").open("a") as f:
         def log(line: str) -> None:
             print(line, flush=True)
@@ -232,7 +232,7 @@ def train_seeds(
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(min(workers, len(seeds)), mp_context=ctx) as pool:
             jobs = [pool.submit(_seed_worker, *args, seed, str(out_dir), worker_threads(workers),
-                                limits) for seed in seeds]
+                                limits, data.info.name) for seed in seeds]
             for job in jobs:
                 job.result()  # a worker's error is raised here
         # every seed is on disk now: read them back, without a "reusing" line per seed
@@ -245,6 +245,7 @@ def train_seeds(
     finals = [v["final_acc"] for v in summary["per_seed"].values()]
     summary.update(
         n_params=info.n_params, macs=info.macs, epochs=cfg.epochs, seeds=seeds,
+        dataset=data.info.to_dict(),
         reached_99_4=sum(f >= 99.4 for f in finals), ci95=t_interval95(finals),
         # compute, summed over seeds: right for a resumed run and for seeds run side by side
         minutes=sum(r["time_s"] for h in histories.values() for r in h) / 60,

@@ -37,7 +37,8 @@ from optuna.trial import TrialState
 from tqdm import tqdm
 
 from nas.config import PRUNERS, SAMPLERS, SearchConfig, check_rungs
-from nas.data import load_mnist, resolve_device
+from nas.data import resolve_device
+from nas.datasets import check_spec, load_data
 from nas.errors import NasError
 from nas.runs import check_writable, environment, exit_with_parent, worker_threads, write_json
 from nas.spaces import get_space
@@ -162,7 +163,8 @@ class Objective:
         tcfg = resolve_precision(tcfg, self.data.train.x.device)
         try:
             info = analyze(spec)
-        except SpecError as e:
+            check_spec(spec, self.data.info)
+        except (SpecError, NasError) as e:
             trial.set_user_attr("rejected", f"impossible spec: {e}")
             trial.set_constraint("params", 1.0)
             raise optuna.TrialPruned(str(e)) from None
@@ -394,7 +396,7 @@ def _optimize(cfg: SearchConfig, worker: int, bar, started: float, on_interrupt=
     space = get_space(cfg.space)
     study = create_study(cfg, worker)
     device = resolve_device(cfg.device)
-    data = load_mnist(cfg.data_dir, str(device), cfg.val_size)
+    data = load_data(cfg.dataset, cfg.data_dir, str(device), cfg.val_size)
     out_dir = study_dir(cfg.results_dir, cfg.study)
     deadline = Deadline(cfg, started)
     objective = Objective(cfg, space, data, out_dir, deadline, status)
@@ -566,9 +568,14 @@ def run_search(cfg: SearchConfig, log=print) -> Outcome:
     check_writable(out_dir)
     _check_resume(cfg, out_dir, space)
     device = resolve_device(cfg.device)
-    load_mnist(cfg.data_dir, str(device), cfg.val_size)  # data problems surface now
+    data = load_data(cfg.dataset, cfg.data_dir, str(device), cfg.val_size)  # problems: now
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own lines say what happened
     study = create_study(cfg)
+    c, h, _ = data.info.shape  # spaces read the data's shape from here, as the budget
+    for key, value in (("in_channels", c), ("input_size", h),
+                       ("num_classes", data.info.num_classes)):
+        if study.user_attrs.get(key) != value:
+            study.set_user_attr(key, value)
     stale = fail_stale_trials(study)
     if stale:
         log(f"marked stale running trials {stale} FAIL (their process is gone)")
@@ -578,7 +585,7 @@ def run_search(cfg: SearchConfig, log=print) -> Outcome:
     _write_study_json(cfg, out_dir, device, space)
     before = count_states(study)
     rungs = ", ".join(f"{e} ep x {f:g}" for e, f in cfg.rungs) if cfg.pruner == "rungs" else ""
-    log(f"study {cfg.study!r}: space {cfg.space}, < {cfg.max_params:,} params, "
+    log(f"study {cfg.study!r}: {cfg.dataset}, space {cfg.space}, < {cfg.max_params:,} params, "
         f"{cfg.epochs} epochs" + (f" after rungs ({rungs}, 1 in {cfg.eta} goes on)" if rungs
                                   else f", pruner {cfg.pruner}")
         + (f", {_duration(cfg.timeout_s)} in all" if cfg.timeout_s else "")

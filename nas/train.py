@@ -178,6 +178,9 @@ def _train(
     on_progress: Callable[[dict], None] | None = None,
 ) -> TrainResult:
     cfg.validate()
+    from nas.datasets import check_spec
+
+    check_spec(spec, data.info)  # a spec for other images or classes: one line, before training
     train_split = data.train.head(train_limit)
     evals = {"val": data.val, "test": data.test}
     evals = {k: v.head(eval_limit) for k, v in evals.items() if v is not None}
@@ -185,7 +188,7 @@ def _train(
     cfg = resolve_precision(cfg, device)
     if cfg.bf16 and not native_bf16(device):
         warnings.warn(f"bf16 autocast on a {device.type.upper()} without native bf16 runs "
-                      "slower than fp32; --no-bf16 trains in fp32", stacklevel=2)
+                      "slower than fp32; --no-bf16 trains in fp32", stacklevel=3)
     torch.manual_seed(seed)
     model = build(spec).to(device)
     if cfg.channels_last:
@@ -224,7 +227,7 @@ def _train(
             if aug:
                 x = augment(x, g, cfg.rotate_deg, cfg.translate, cfg.scale, cfg.interp,
                             p=cfg.aug_p, border=cfg.border, jitter=cfg.jitter,
-                            jitter_p=cfg.jitter_p)
+                            jitter_p=cfg.jitter_p, mean=data.info.mean, std=data.info.std)
             if cfg.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with _autocast(cfg, device):

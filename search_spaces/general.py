@@ -21,6 +21,7 @@ Recipe: optimizer (SGD with momentum 0 or 0.9, Nesterov or not; Adam), its learn
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from nas.config import TrainConfig
@@ -72,9 +73,14 @@ def general_net(
     return ArchSpec(layers=tuple(layers), num_classes=num_classes, init=init)
 
 
-def _budget(trial) -> int:
+def _study_attr(trial, key: str, default: int) -> int:
+    """The budget and the data's shape, which nas search stores on the study."""
     study = getattr(trial, "study", None)
-    return int(study.user_attrs.get("max_params", DEFAULT_BUDGET)) if study else DEFAULT_BUDGET
+    return int(study.user_attrs.get(key, default)) if study else default
+
+
+def _budget(trial) -> int:
+    return _study_attr(trial, "max_params", DEFAULT_BUDGET)
 
 
 def sample_net(trial) -> ArchSpec:
@@ -96,7 +102,7 @@ def sample_net(trial) -> ArchSpec:
     squeeze = width("squeeze") if trial.suggest_categorical("squeeze_on", [False, True]) else 0
     expand = width("expand") if trial.suggest_categorical("expand_on", [False, True]) else 0
     dropout = trial.suggest_float("dropout", 0.0, 0.1, step=0.01)
-    return general_net(
+    spec = general_net(
         stages, pads, transitions,
         trans_pos=trial.suggest_categorical("trans_pos", ["after_pool", "before_pool"])
         if any_trans else "after_pool",
@@ -110,7 +116,10 @@ def sample_net(trial) -> ArchSpec:
         dropout_at=trial.suggest_categorical("dropout_at", ["block", "stage"])
         if dropout > 0 else "block",
         init=trial.suggest_categorical("init", ["default", "xavier"]),
+        num_classes=_study_attr(trial, "num_classes", 10),
     )
+    return dataclasses.replace(spec, in_channels=_study_attr(trial, "in_channels", 1),
+                               input_size=_study_attr(trial, "input_size", 28))
 
 
 def sample_recipe(trial) -> TrainConfig:
