@@ -33,10 +33,14 @@ def open_storage(url: str | None, out_dir: Path):
         out_dir.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(str(out_dir / "journal.log")))
     try:
-        # Heartbeats let Optuna fail the trials of a worker that died, on any machine.
+        # Heartbeats let Optuna fail the trials of a worker that died, on any machine: a
+        # RUNNING trial whose heartbeat is older than the grace period is marked FAIL by the
+        # next process that starts a trial. NAS_HEARTBEAT_S shortens it (tests).
+        beat = int(os.environ.get("NAS_HEARTBEAT_S", "60"))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(url, heartbeat_interval=60, grace_period=180)
+            return optuna.storages.RDBStorage(url, heartbeat_interval=beat,
+                                              grace_period=3 * beat)
     except Exception as e:  # SQLAlchemy raises ArgumentError, OperationalError, ImportError...
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise NasError(f"bad storage URL {url!r}: {msg}") from None
