@@ -40,7 +40,15 @@ class Search:
                        help="a space name (see `nas spaces`) or a path to a .py file "
                             "(default: general)")
         p.add_argument("--max-params", type=int, default=8000,
-                       help="strict budget: n_params < this (default 8000)")
+                       help="strict budget: n_params < this (default 8000; 0: no parameter "
+                            "budget, when another is given)")
+        p.add_argument("--max-macs", type=int, default=None,
+                       help="strict budget on multiply-accumulates per image")
+        p.add_argument("--max-peak-kb", type=float, default=None,
+                       help="strict budget on the deployed net's peak int8 activation memory, "
+                            "KB (1 KB = 1,000 bytes; see nas summary)")
+        p.add_argument("--max-int8-kb", type=float, default=None,
+                       help="strict budget on the model's size once int8-quantized, KB")
         p.add_argument("--epochs", type=_positive("--epochs"), default=15,
                        help="epochs of a full-length training (default 15)")
         p.add_argument("--trials", type=int, default=None,
@@ -50,7 +58,8 @@ class Search:
                        help="wall time for the whole search, seed race included")
         p.add_argument("--seed", type=int, default=0, help="sampler seed (default 0)")
         p.add_argument("--objectives", default="accuracy",
-                       help="accuracy (default) or accuracy,params for a Pareto search")
+                       help="accuracy (default), or accuracy,params / accuracy,macs for a "
+                            "Pareto search")
         p.add_argument("--pruner", default="rungs",
                        help="rungs (default) | median | hyperband | none")
         p.add_argument("--rungs", default=None, metavar="ExF,...",
@@ -103,16 +112,22 @@ class Search:
         from nas.search import run_search
 
         objectives = tuple(o.strip() for o in args.objectives.split(",") if o.strip())
-        if objectives not in (("accuracy",), ("accuracy", "params")):
-            raise NasError(f"--objectives must be 'accuracy' or 'accuracy,params', "
+        if objectives not in (("accuracy",), ("accuracy", "params"), ("accuracy", "macs")):
+            raise NasError(f"--objectives must be accuracy, accuracy,params or accuracy,macs, "
                            f"got {args.objectives!r}")
-        budget = (f"{args.max_params // 1000}k" if args.max_params % 1000 == 0
-                  else str(args.max_params))
+        max_params = args.max_params or None
+        if max_params:
+            budget = f"{max_params // 1000}k" if max_params % 1000 == 0 else str(max_params)
+        else:
+            budget = "-".join(f"{k}{v:g}" for k, v in (
+                ("macs", args.max_macs), ("peak", args.max_peak_kb), ("int8", args.max_int8_kb))
+                if v is not None) or "nobudget"
         space_name = args.space.split("/")[-1].removesuffix(".py")
         trials = args.trials if args.trials is not None else (1000 if args.timeout else 60)
         cfg = SearchConfig(
             study=args.study or ("quick" if args.quick else f"{space_name}-{budget}"),
-            space=args.space, dataset=args.dataset or "mnist", max_params=args.max_params,
+            space=args.space, dataset=args.dataset or "mnist", max_params=max_params,
+            max_macs=args.max_macs, max_peak_kb=args.max_peak_kb, max_int8_kb=args.max_int8_kb,
             epochs=args.epochs,
             trials=trials, timeout_s=args.timeout, seed=args.seed, objectives=objectives,
             pruner=args.pruner, sampler=args.sampler, val_size=args.val_size,
@@ -157,6 +172,9 @@ class Report:
 
     def add_arguments(self, p):
         p.add_argument("study", help="a study under results/")
+        p.add_argument("--x", default="params", choices=["params", "macs", "peak", "int8"],
+                       help="the Pareto plots' x-axis: parameters (default), MACs, peak int8 "
+                            "activation bytes, or int8 model bytes")
         p.add_argument("--results-dir", default="results")
 
     def take_action(self, args) -> int:
@@ -168,7 +186,11 @@ class Report:
 
         study = load_study(args.results_dir, args.study)
         meta = json.loads((study_dir(args.results_dir, args.study) / "study.json").read_text())
-        path = write_report(study, args.results_dir, meta.get("max_params", 8000))
+        budget = {"macs": meta.get("max_macs"),
+                  "peak": (meta.get("max_peak_kb") or 0) * 1000 or None,
+                  "int8": (meta.get("max_int8_kb") or 0) * 1000 or None}.get(args.x)
+        path = write_report(study, args.results_dir, meta.get("max_params", 8000), args.x,
+                            budget)
         print(f"report: {path}\ntrials: {Path(path).with_name('trials.csv')} "
               f"and trials.parquet")
         return 0

@@ -122,12 +122,15 @@ class SearchConfig:
     study: str = "general"  # name; files under results/<study>/
     space: str = "general"  # a registered space name or a path to a .py file
     dataset: str = "mnist"  # mnist | fashion-mnist | npz:PATH | folder:PATH
-    max_params: int = 8000  # strict: a candidate needs n_params < max_params
+    max_params: int | None = 8000  # strict: a candidate needs n_params < max_params
+    max_macs: int | None = None  # multiply-accumulates per image, strict
+    max_peak_kb: float | None = None  # peak int8 activation memory, KB (1 KB = 1,000 bytes)
+    max_int8_kb: float | None = None  # model size once int8-quantized, KB
     epochs: int = 15  # per candidate's full-length training
     trials: int = 1000  # candidates trained (budget rejections do not count); --timeout ends most
     timeout_s: float | None = None  # wall seconds for the whole search, seed race included
     seed: int = 0  # sampler seed; worker k uses seed + k; training seed is the trial number
-    objectives: tuple = ("accuracy",)  # or ("accuracy", "params")
+    objectives: tuple = ("accuracy",)  # or ("accuracy", "params") / ("accuracy", "macs")
     pruner: str = "rungs"  # rungs (successive halving over cheap rungs) | median | ... | none
     rungs: tuple = DEFAULT_RUNGS  # ((epochs, fraction of training images), ...), cheap first
     eta: int = 3  # successive halving: 1 in eta candidates goes on from each rung
@@ -156,9 +159,18 @@ class SearchConfig:
     def multi(self) -> bool:
         return len(self.objectives) > 1
 
+    def budgets(self) -> dict:
+        """name -> (limit, how a spec's Analysis measures it); only the budgets that are set."""
+        all_ = {"params": (self.max_params, lambda a: a.n_params),
+                "macs": (self.max_macs, lambda a: a.macs),
+                "peak_kb": (self.max_peak_kb, lambda a: a.peak_bytes(1) / 1000),
+                "int8_kb": (self.max_int8_kb, lambda a: a.int8_bytes / 1000)}
+        return {k: v for k, v in all_.items() if v[0] is not None}
+
     # what a resumed study must share with the run that made it (see nas.search)
-    SETTINGS = ("space", "dataset", "max_params", "epochs", "val_size", "train_limit", "eval_limit",
-                "objectives", "pruner", "rungs", "eta", "record_test")
+    SETTINGS = ("space", "dataset", "max_params", "max_macs", "max_peak_kb", "max_int8_kb",
+                "epochs", "val_size", "train_limit", "eval_limit", "objectives", "pruner",
+                "rungs", "eta", "record_test")
 
     def settings(self) -> dict:
         d = dataclasses.asdict(self)

@@ -30,7 +30,10 @@ def summary_table(spec: ArchSpec, name: str = "") -> str:
     return (
         f"{head}{body}\n"
         f"total: {info.n_params:,} params ({info.n_params}), {info.macs:,} MACs, "
-        f"receptive field {info.rf}x{info.rf}"
+        f"receptive field {info.rf}x{info.rf}\n"
+        f"deployed (BN folded, one image): peak activations {info.peak_bytes(4):,} bytes fp32, "
+        f"{info.peak_bytes(1):,} int8; model size {info.fp32_bytes:,} bytes fp32, "
+        f"{info.int8_bytes:,} int8"
     )
 
 

@@ -166,7 +166,8 @@ class Objective:
             check_spec(spec, self.data.info)
         except (SpecError, NasError) as e:
             trial.set_user_attr("rejected", f"impossible spec: {e}")
-            trial.set_constraint("params", 1.0)
+            for name in cfg.budgets():
+                trial.set_constraint(name, 1.0)
             raise optuna.TrialPruned(str(e)) from None
         trial.set_user_attr("spec", spec.to_dict())
         trial.set_user_attr("train_config", tcfg.to_dict())
@@ -174,13 +175,21 @@ class Objective:
         trial.set_user_attr("n_params", info.n_params)
         trial.set_user_attr("macs", info.macs)
         trial.set_user_attr("rf", info.rf)
-        # Feasible when n_params <= max_params - 1; positive values say how far over it is.
-        trial.set_constraint("params", float(info.n_params - (cfg.max_params - 1)))
-        if info.n_params >= cfg.max_params:
+        trial.set_user_attr("peak_int8_bytes", info.peak_bytes(1))
+        trial.set_user_attr("int8_bytes", info.int8_bytes)
+        # One Optuna constraint per budget: feasible when <= 0, positive values say how far
+        # over (relative to the limit), so TPE learns each edge. Limits are strict (<).
+        over = []
+        for name, (limit, measure) in cfg.budgets().items():
+            value = measure(info)
+            trial.set_constraint(name, (value - limit) / limit + (1e-9 if value >= limit else 0))
+            if value >= limit:
+                over.append(f"{name} {value:,.6g} >= {limit:,}")
+        if over:
             ms = (time.perf_counter() - t0) * 1000
-            trial.set_user_attr("rejected", f"over budget: {info.n_params} >= {cfg.max_params}")
+            trial.set_user_attr("rejected", "over budget: " + ", ".join(over))
             trial.set_user_attr("reject_ms", ms)
-            raise optuna.TrialPruned(f"{info.n_params} params >= {cfg.max_params}")
+            raise optuna.TrialPruned("over budget: " + ", ".join(over))
 
         self.stop_at = self.deadline.search_end(trial.study)
         if self.stop_at is not None and time.time() >= self.stop_at:
@@ -212,12 +221,16 @@ class Objective:
         trial.set_user_attr("train_s", time.perf_counter() - t0)
         if res.stop_reason:
             trial.set_user_attr("failed", res.stop_reason)
-            return float("nan") if not cfg.multi else (float("nan"), float(info.n_params))
+            return float("nan") if not cfg.multi else (float("nan"), float(self._second(info)))
         path = weights_path(self.out_dir, trial.number)
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save(res.model.state_dict(), path)
         val = hist[-1]["val_acc"]
-        return (val, float(info.n_params)) if cfg.multi else val
+        return (val, float(self._second(info))) if cfg.multi else val
+
+    def _second(self, info) -> int:
+        """A multi-objective study's second objective, minimized: parameters or MACs."""
+        return info.macs if self.cfg.objectives[1] == "macs" else info.n_params
 
     def _train(self, trial, spec, tcfg, limit, stage: str, report: bool):
         """One training of the candidate; ``report``: per-epoch values for the median pruner."""
@@ -328,7 +341,7 @@ def create_study(cfg: SearchConfig, worker: int = 0) -> optuna.Study:
         )
     except ValueError as e:  # e.g. resuming a study with other objectives
         raise NasError(f"cannot open study {cfg.study!r}: {e}") from None
-    if worker == 0 and "max_params" not in study.user_attrs:
+    if worker == 0 and "max_params" not in study.user_attrs and cfg.max_params:
         study.set_user_attr("max_params", cfg.max_params)  # spaces read the budget from here
     return study
 
@@ -357,6 +370,12 @@ class Board:
         if etas:
             parts.append(f"next result in {_duration(min(etas))}")
         return " | ".join(parts)
+
+
+def _budget_text(cfg: SearchConfig) -> str:
+    units = {"params": "params", "macs": "MACs", "peak_kb": "KB int8 peak activations",
+             "int8_kb": "KB int8 model"}
+    return " and ".join(f"< {limit:,} {units[k]}" for k, (limit, _) in cfg.budgets().items())
 
 
 def _duration(s: float) -> str:
@@ -412,7 +431,8 @@ def _optimize(cfg: SearchConfig, worker: int, bar, started: float, on_interrupt=
                 streak["min"] = n if streak["min"] is None else min(streak["min"], n)
             if streak["n"] >= cfg.max_rejections:
                 outcome.stopped = (
-                    f"budget {cfg.max_params} is below every net space {cfg.space!r} makes: "
+                    f"the budget ({_budget_text(cfg)}) is below every net space {cfg.space!r} "
+                    "makes: "
                     f"{streak['n']} candidates in a row were over it (smallest "
                     f"{streak['min']:,} params)" if streak["min"] is not None else
                     f"{streak['n']} candidates in a row were impossible specs"
@@ -504,8 +524,11 @@ def _write_trials_csv(study: optuna.Study, out_dir: Path) -> None:
 
 def check_config(cfg: SearchConfig) -> SearchConfig:
     """One-line errors for settings that cannot work; returns the config as it will run."""
-    positive = {"--trials": cfg.trials, "--max-params": cfg.max_params, "--epochs": cfg.epochs,
-                "--workers": cfg.workers, "--eta": cfg.eta - 1}
+    positive = {"--trials": cfg.trials, "--epochs": cfg.epochs, "--workers": cfg.workers,
+                "--eta": cfg.eta - 1}
+    positive.update({f"--max-{k.replace('_', '-')}": v for k, (v, _) in cfg.budgets().items()})
+    if not cfg.budgets():
+        raise NasError("give a budget: --max-params, --max-macs, --max-peak-kb or --max-int8-kb")
     for flag, v in positive.items():
         if v < 1:
             raise NasError(f"{flag} must be >= {2 if flag == '--eta' else 1}, "
@@ -585,7 +608,7 @@ def run_search(cfg: SearchConfig, log=print) -> Outcome:
     _write_study_json(cfg, out_dir, device, space)
     before = count_states(study)
     rungs = ", ".join(f"{e} ep x {f:g}" for e, f in cfg.rungs) if cfg.pruner == "rungs" else ""
-    log(f"study {cfg.study!r}: {cfg.dataset}, space {cfg.space}, < {cfg.max_params:,} params, "
+    log(f"study {cfg.study!r}: {cfg.dataset}, space {cfg.space}, {_budget_text(cfg)}, "
         f"{cfg.epochs} epochs" + (f" after rungs ({rungs}, 1 in {cfg.eta} goes on)" if rungs
                                   else f", pruner {cfg.pruner}")
         + (f", {_duration(cfg.timeout_s)} in all" if cfg.timeout_s else "")

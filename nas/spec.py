@@ -114,11 +114,15 @@ class ArchSpec:
                 )
             kwargs = {k: v for k, v in raw.items() if k != "type"}
             try:
-                layers.append(LAYER_TYPES[raw["type"]](**kwargs))
+                layer = LAYER_TYPES[raw["type"]](**kwargs)
             except TypeError as e:
                 raise SpecError(f"layer {i} ({raw['type']}): {e}") from None
+            _check_types(layer, f"layer {i} ({raw['type']})")
+            layers.append(layer)
         extra = {k: d[k] for k in ("in_channels", "input_size", "num_classes", "init") if k in d}
-        return cls(layers=tuple(layers), **extra)
+        spec = cls(layers=tuple(layers), **extra)
+        _check_types(spec, "spec", skip=("layers",))
+        return spec
 
     @classmethod
     def from_json(cls, text: str) -> ArchSpec:
@@ -127,6 +131,21 @@ class ArchSpec:
         except json.JSONDecodeError as e:
             raise SpecError(f"spec is not valid JSON: {e}") from None
         return cls.from_dict(d)
+
+
+_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,)}
+
+
+def _check_types(obj, where: str, skip: tuple = ()) -> None:
+    """JSON values of the declared types: "8" or 8.5 for channels is a one-line SpecError."""
+    for f in dataclasses.fields(obj):
+        if f.name in skip:
+            continue
+        v = getattr(obj, f.name)
+        ok = _TYPES.get(str(f.type), (object,))
+        # bool is an int in Python; a channel count of true is still wrong
+        if not isinstance(v, ok) or (isinstance(v, bool) and bool not in ok):
+            raise SpecError(f"{where}: {f.name} must be {f.type}, got {v!r}")
 
 
 def conv_block(
@@ -162,6 +181,15 @@ class Analysis:
     macs: int
     rf: int  # receptive field of the last spatial layer, input pixels
     needs_flatten: bool = field(default=False)  # builder appends a Flatten to reach the logits
+    peak_elems: int = 0  # activation elements live at once at worst, batch 1 (peak_memory)
+    int8_bytes: int = 0  # model size once int8-quantized (int8_size)
+
+    @property
+    def fp32_bytes(self) -> int:
+        return 4 * self.n_params
+
+    def peak_bytes(self, dtype_bytes: int = 4) -> int:
+        return self.peak_elems * dtype_bytes
 
 
 def layer_names(spec: ArchSpec) -> list[str]:
@@ -274,7 +302,54 @@ def analyze(spec: ArchSpec) -> Analysis:
         macs=sum(x.macs for x in infos),
         rf=rf,
         needs_flatten=not flat,
+        peak_elems=peak_memory(spec, infos),
+        int8_bytes=int8_size(spec, infos),
     )
+
+
+def _elems(shape: tuple) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n
+
+
+def peak_memory(spec: ArchSpec, infos) -> int:
+    """The most activation elements alive at once when the deployed net runs on one image.
+
+    Deployed means what ONNX Runtime and microcontroller runtimes do: batch norm folded into
+    the conv before it, ReLU and dropout fused or in place. Each remaining layer (conv, pool,
+    GAP, linear) reads its input buffer and writes a new output buffer, so the peak is the
+    largest input + output over those layers. Multiply by 4 for fp32 bytes, 1 for int8.
+    tests/test_spec.py checks it against a forward pass with hooks.
+    """
+    shape = (spec.in_channels, spec.input_size, spec.input_size)
+    peak = _elems(shape)
+    for layer, li in zip(spec.layers, infos, strict=True):
+        if isinstance(layer, (Conv, MaxPool, GAP, Linear)):
+            peak = max(peak, _elems(shape) + _elems(li.out_shape))
+        shape = li.out_shape
+    return peak
+
+
+def int8_size(spec: ArchSpec, infos) -> int:
+    """Bytes of the weights once int8-quantized per channel, batch norm folded in.
+
+    Per conv or linear: its weights as int8 (1 byte each), and per output channel an int32
+    bias (4), a float32 scale (4) and an int8 zero point (1): the layout of ONNX Runtime's
+    per-channel quantization. BN parameters disappear into the folded weights and bias; graph
+    structure and names are not counted.
+    """
+    size = 0
+    c = spec.in_channels
+    for layer, li in zip(spec.layers, infos, strict=True):
+        if isinstance(layer, Conv):
+            size += layer.out * c * layer.k * layer.k + 9 * layer.out
+        elif isinstance(layer, Linear):
+            size += li.n_params - (layer.out if layer.bias else 0) + 9 * layer.out
+        if len(li.out_shape) == 3 or isinstance(layer, Linear):
+            c = li.out_shape[0]
+    return size
 
 
 def describe(spec: ArchSpec) -> str:

@@ -50,6 +50,7 @@ def pareto_data(study: optuna.Study) -> pd.DataFrame:
         rows.append({
             "number": t.number, "kind": kind, "n_params": ua["n_params"],
             "macs": ua.get("macs"), "rf": ua.get("rf"), "arch": ua.get("arch", ""),
+            "peak_int8_bytes": ua.get("peak_int8_bytes"), "int8_bytes": ua.get("int8_bytes"),
             "val_acc": hist[-1]["val_acc"] if hist else math.nan,
             "test_acc": test[-1] if test else math.nan, "epochs_run": len(hist),
             "dominated": t.number not in front,
@@ -63,11 +64,23 @@ def curves_data(study: optuna.Study, k: int = 5) -> dict[int, list[dict]]:
     return {t.number: t.user_attrs["history"] for t in best}
 
 
-def pareto_figure(df: pd.DataFrame, max_params: int, metric: str = "val_acc") -> go.Figure:
+# --x NAME: the trials' column and its axis title
+X_AXES = {"params": ("n_params", "parameters"), "macs": ("macs", "MACs per image"),
+          "peak": ("peak_int8_bytes", "peak int8 activation bytes (deployed, one image)"),
+          "int8": ("int8_bytes", "int8 model bytes")}
+
+
+def pareto_figure(df: pd.DataFrame, max_params: int | None, metric: str = "val_acc",
+                  x: str = "params") -> go.Figure:
+    """Accuracy against a size figure (``x``, one of X_AXES); ``max_params``: the budget line
+    in that figure's unit, or None."""
+    col, x_title = X_AXES[x]
+    df = df.assign(x_value=df[col])
     fig = go.Figure()
     label = "validation" if metric == "val_acc" else "test"
     trained = df[df.kind != "rejected"]
-    hover = ("trial %{customdata[0]}<br>%{customdata[1]}<br>%{x:,} params, "
+    unit = {"params": "params", "macs": "MACs", "peak": "peak bytes", "int8": "int8 bytes"}[x]
+    hover = ("trial %{customdata[0]}<br>%{customdata[1]}<br>%{x:,} " + unit + ", "
              "%{customdata[2]:,} MACs, RF %{customdata[3]}<br>" + label +
              " %{y:.2f}%, %{customdata[4]} epochs<extra></extra>")
     groups = (
@@ -77,9 +90,9 @@ def pareto_figure(df: pd.DataFrame, max_params: int, metric: str = "val_acc") ->
     )
     for name, part, opacity, size in groups:
         if name == "Pareto front":
-            part = part.sort_values("n_params")
+            part = part.sort_values("x_value")
         fig.add_trace(go.Scatter(
-            x=part.n_params, y=part[metric], name=name, opacity=opacity,
+            x=part.x_value, y=part[metric], name=name, opacity=opacity,
             mode="lines+markers" if name == "Pareto front" else "markers",
             line={"shape": "hv"},
             marker={"size": size, "symbol": "circle" if name != "stopped early" else "x"},
@@ -93,18 +106,19 @@ def pareto_figure(df: pd.DataFrame, max_params: int, metric: str = "val_acc") ->
     rej = df[df.kind == "rejected"]
     if len(rej):  # no accuracy: drawn as ticks along the bottom, at their parameter count
         fig.add_trace(go.Scatter(
-            x=rej.n_params, y=[lo + 0.15] * len(rej), mode="markers", name="rejected by budget",
+            x=rej.x_value, y=[lo + 0.15] * len(rej), mode="markers", name="rejected by budget",
             marker={"symbol": "line-ns-open", "size": 12, "color": "grey"},
             customdata=rej[["number", "arch"]].values,
-            hovertemplate="trial %{customdata[0]}: %{x:,} params, over budget<br>"
+            hovertemplate="trial %{customdata[0]}: %{x:,} " + unit + ", over budget<br>"
                           "%{customdata[1]}<extra></extra>",
         ))
-    fig.add_vline(x=max_params, line_dash="dash", line_color="red",
-                  annotation_text=f"budget {max_params:,}")
+    if max_params:
+        fig.add_vline(x=max_params, line_dash="dash", line_color="red",
+                      annotation_text=f"budget {max_params:,}")
     fig.add_hline(y=TARGET_ACC, line_dash="dot", line_color="green",
                   annotation_text=f"{TARGET_ACC}%")
-    fig.update_layout(title=f"parameters vs final-epoch {label} accuracy",
-                      xaxis_title="parameters", yaxis_title=f"{label} accuracy (%)",
+    fig.update_layout(title=f"{x_title} vs final-epoch {label} accuracy",
+                      xaxis_title=x_title, yaxis_title=f"{label} accuracy (%)",
                       template="plotly_white", height=520)
     fig.update_yaxes(range=[lo, 100])
     return fig
@@ -120,7 +134,9 @@ def _safe(fn, *args, **kw):
         return f"<p><i>not available: {html.escape(str(e))}</i></p>"
 
 
-def write_report(study: optuna.Study, results_dir: str | Path, max_params: int) -> Path:
+def write_report(study: optuna.Study, results_dir: str | Path, max_params: int | None,
+                 x: str = "params", budget: float | None = None) -> Path:
+    """``x``: the Pareto plots' x-axis (X_AXES); ``budget``: its budget line, in that unit."""
     from nas.plots import curves_figure, plotly_src
 
     out = study_dir(results_dir, study.study_name)
@@ -133,10 +149,11 @@ def write_report(study: optuna.Study, results_dir: str | Path, max_params: int) 
     vis = optuna.visualization
     sections: list[tuple[str, object]] = []
     if len(df):
-        sections.append(("Pareto: validation accuracy", pareto_figure(df, max_params)))
+        line = max_params if x == "params" else budget
+        sections.append(("Pareto: validation accuracy", pareto_figure(df, line, x=x)))
         if df.test_acc.notna().any():  # only studies run with --record-test have it
             sections.append(("Pareto: test accuracy (recorded with --record-test; it judges, "
-                             "never selects)", pareto_figure(df, max_params, "test_acc")))
+                             "never selects)", pareto_figure(df, line, "test_acc", x=x)))
     single = len(study.directions) == 1
     target = None if single else (lambda t: t.values[0])
     sections.append(("Optimization history", _safe(
@@ -165,7 +182,8 @@ table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ccc;pad
 </style></head><body>
 <h1>Study {html.escape(study.study_name)}</h1>
 <p>{len(table)} trials: {html.escape(', '.join(f'{v} {k}' for k, v in counts.items()))}.
-Budget: fewer than {max_params:,} parameters. Selection: final-epoch validation accuracy;
+Budget: {html.escape(f"fewer than {max_params:,} parameters" if max_params else "see study.json")}.
+Selection: final-epoch validation accuracy;
 test accuracy is shown for judgement only.</p>
 {''.join(parts)}
 <h2>Top trials</h2>

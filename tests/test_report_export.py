@@ -59,6 +59,12 @@ def test_report_files_and_screenshot(capsys, results, tmp_path):
     assert "Pareto" in page and "Top trials" in page and "rejected by budget" in page
     assert (results / "plotly.min.js").stat().st_size > 1_000_000
     assert not (d / "plotly.min.js").exists()
+    # any size figure on the x-axis
+    rc, _, err = nas(capsys, "report", "s", "--x", "macs", "--results-dir", str(results))
+    assert rc == 0, err
+    assert "MACs per image vs final-epoch validation accuracy" in (d / "report.html").read_text()
+    rc, _, err = nas(capsys, "report", "s", "--results-dir", str(results))  # back to params
+    page = (d / "report.html").read_text()
     import pandas as pd
 
     assert len(pd.read_parquet(d / "trials.parquet")) == len(pd.read_csv(d / "trials.csv"))

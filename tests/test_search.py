@@ -40,7 +40,7 @@ def test_search_budget_gate_and_files(capsys, tmp_path):
     base = st.trials[0]
     assert base.user_attrs["n_params"] == 7416 and base.state.name == "PRUNED"
     assert base.user_attrs["enqueued"] == "baseline"
-    assert base.constraints["params"] == 7416 - 4999
+    assert base.constraints["params"] == pytest.approx((7416 - 5000) / 5000)  # relative overrun
     assert "history" not in base.user_attrs  # never trained
     done = [t for t in st.trials if t.state.name == "COMPLETE"]
     assert all(t.user_attrs["n_params"] < 5000 for t in done)
@@ -326,3 +326,26 @@ def test_workers_exit_when_their_parent_is_killed(tmp_path):
             return False
 
     wait_for(lambda: not alive(child), timeout=20)
+
+
+def test_budgets_in_macs_peak_and_int8_size(capsys, tmp_path):
+    """--max-macs alone (no parameter budget), and combined budgets: each is a constraint,
+    and no candidate over any of them trains."""
+    rc, out, err = nas(capsys, "search", "--study", "m", "--trials", "3", "--max-params", "0",
+                       "--max-macs", "300000", "--results-dir", str(tmp_path), *TINY)
+    assert rc == 0, err
+    st = study(tmp_path, "m")
+    assert all(set(t.constraints) == {"macs"} for t in st.trials if t.constraints)
+    trained = [t for t in st.trials if "history" in t.user_attrs or "rungs" in t.user_attrs]
+    assert trained and all(t.user_attrs["macs"] < 300000 for t in trained)
+    assert "< 300,000 MACs" in out
+    rc, out, err = nas(capsys, "search", "--study", "c", "--trials", "2", "--max-params", "6000",
+                       "--max-peak-kb", "6", "--max-int8-kb", "5", "--results-dir",
+                       str(tmp_path), *TINY)
+    assert rc == 0, err
+    for t in study(tmp_path, "c").trials:
+        if "rungs" in t.user_attrs:
+            ua = t.user_attrs
+            assert ua["peak_int8_bytes"] < 6000 and ua["int8_bytes"] < 5000
+    error_line(capsys, "search", "--max-params", "0", "--results-dir", str(tmp_path), *TINY,
+               match="give a budget")

@@ -58,6 +58,10 @@ def test_impossible_specs_name_the_layer(layers, match):
     ('{"layers": [{"type": "conv3d"}]}', "unknown type 'conv3d'"),
     ('{"layers": [{"type": "conv", "channels": 3}]}', "layer 0"),
     ('[1, 2]', "'layers' list"),
+    ('{"layers": [{"type": "conv", "out": "8"}]}', "out must be int, got '8'"),
+    ('{"layers": [{"type": "conv", "out": 8.5}]}', "out must be int, got 8.5"),
+    ('{"layers": [{"type": "dropout", "p": "0.1"}]}', "p must be float"),
+    ('{"in_channels": "3", "layers": []}', "in_channels must be int"),
 ])
 def test_malformed_json(text, match):
     with pytest.raises(SpecError, match=match):
@@ -102,3 +106,38 @@ def test_analytic_count_matches_pytorch_and_forward_works(spec):
     out = model(torch.randn(3, 1, 28, 28))
     assert out.shape == (3, 10)
     assert not torch.isnan(out).any()
+
+
+@pytest.mark.parametrize("name", ["best8k", "ref3762", "batch2", "ref7070"])
+def test_peak_memory_matches_a_forward_pass(name):
+    """The spec's peak (deployed: BN, ReLU, dropout fused) against the tensors a forward pass
+    of the built model actually hands between its conv, pool, GAP and linear layers."""
+    from torch import nn
+
+    from nas.presets import get_preset
+
+    spec = get_preset(name).spec
+    model = build(spec).eval()
+    seen = [spec.in_channels * spec.input_size ** 2]
+
+    def hook(mod, inp, out):
+        seen.append(inp[0].numel() + out.numel())
+
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.MaxPool2d, nn.AdaptiveAvgPool2d, nn.Linear)):
+            m.register_forward_hook(hook)
+    with torch.no_grad():
+        model(torch.randn(1, spec.in_channels, spec.input_size, spec.input_size))
+    info = analyze(spec)
+    assert info.peak_elems == max(seen)
+    assert info.peak_bytes(1) * 4 == info.peak_bytes(4)
+
+
+def test_int8_size_counts_folded_weights():
+    from nas.presets import get_preset
+
+    # ref3762: 3,762 params, of which BN's 2 x 60 = 120 fold away; 3,630 conv weights and
+    # biases; per output channel (4*3 + 8*6 + 10 = 70) an int32 bias, a float scale, a zero point
+    info = analyze(get_preset("ref3762").spec)
+    weights = 3762 - 120 - 70  # conv weights only, as int8
+    assert info.int8_bytes == weights + 9 * 70
