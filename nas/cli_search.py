@@ -217,6 +217,12 @@ parameter count and the same test accuracy as recorded, to the image."""
                        help="with --verify: which seed's weights (default: the first run)")
         p.add_argument("--out", required=True, help="folder to create")
         p.add_argument("--force", action="store_true", help="overwrite an existing folder")
+        p.add_argument("--onnx", action="store_true",
+                       help="also model.onnx (uint8 images in, BN folded, normalization inside), "
+                            "checked with ONNX Runtime on the test split ([deploy] extra)")
+        p.add_argument("--int8", action="store_true",
+                       help="also model.int8.onnx: ONNX Runtime's static quantization, "
+                            "calibrated on 1,000 training images; implies --onnx")
         p.add_argument("--results-dir", default="results")
         p.add_argument("--data-dir", default=None, help="MNIST folder for the check")
 
@@ -229,16 +235,26 @@ parameter count and the same test accuracy as recorded, to the image."""
             raise NasError("give either a STUDY or --verify NAME")
         if args.verify:
             r = export_verified(Path(args.results_dir), args.verify, args.seed, Path(args.out),
-                                args.force, args.data_dir)
+                                args.force, args.data_dir, args.onnx, args.int8)
             what = (f"verify run {r['verify']} seed {r['seed']} ({r['n_params']:,} params, "
                     f"final test {r['recorded_test_acc']:.2f}%)")
         else:
             r = export_trial(Path(args.results_dir), args.study, args.trial, Path(args.out),
-                             args.force, args.data_dir)
+                             args.force, args.data_dir, args.onnx, args.int8)
             what = f"trial {r['trial']} ({r['n_params']:,} params, val {r['val_acc']:.2f}%)"
         print(f"exported {what} to {Path(args.out)}/\nchecked in a fresh process: "
               f"{r['exported_n_params']:,} params, {r['exported_correct']}/{r['n_test']} test "
               f"images correct (recorded {r['recorded_correct']}/{r['n_test']}): identical")
+        d = r.get("deploy")
+        if d:
+            print(f"model.onnx: {d['onnx_file_bytes']:,} bytes, {d['onnx_differ_from_torch']} "
+                  f"of {d['n_test']:,} test predictions differ from PyTorch's; batch-1 latency "
+                  f"{d['latency_ms_batch1']['onnxruntime']:.3f} ms (PyTorch eager "
+                  f"{d['latency_ms_batch1']['torch_over_ort']:.1f}x that)")
+            if "int8_acc" in d:
+                print(f"model.int8.onnx: {d['int8_file_bytes']:,} bytes "
+                      f"({d['int8_weight_bytes']:,} of tensors), test {d['int8_acc']:.2f}% "
+                      f"against fp32 {d['onnx_acc']:.2f}%")
         return 0
 
 

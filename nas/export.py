@@ -187,7 +187,8 @@ def _new_folder(out: Path, force: bool) -> None:
 
 def _write_and_check(out: Path, spec: ArchSpec, train_config: dict, weights: Path, title: str,
                      preset: dict, recorded: int, n_test: int, data_dir: str | None,
-                     result: dict, dataset: str = "mnist") -> dict:
+                     result: dict, dataset: str = "mnist", onnx: bool = False,
+                     int8: bool = False) -> dict:
     """model.py, weights, spec, config and preset.json; then the fresh-process check."""
     from nas.data import prepare_raw
     from nas.datasets import load_data
@@ -217,6 +218,16 @@ def _write_and_check(out: Path, spec: ArchSpec, train_config: dict, weights: Pat
         "exported_correct_fp32": fp32["correct"], "n_params": n_params,
         "exported_n_params": got["n_params"],
     }
+    if onnx or int8:  # ONNX Runtime's view of the same weights, checked on the test split
+        from nas.build import build
+        from nas.deploy import export_and_check
+
+        data = load_data(dataset, data_dir, "cpu", 0)
+        net = build(spec)
+        net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        result["deploy"] = export_and_check(out, net, info, data.test.x[:n_test],
+                                            data.test.y[:n_test],
+                                            data.train.x[:1000] if int8 else None)
     write_json(out / "export.json", result)
     if got["n_params"] != n_params or got["correct"] != recorded:
         raise NasError(f"export check failed: recorded {n_params} params, "
@@ -226,7 +237,7 @@ def _write_and_check(out: Path, spec: ArchSpec, train_config: dict, weights: Pat
 
 
 def export_trial(results_dir: Path, study_name: str, which: str, out: Path, force: bool,
-                 data_dir: str | None) -> dict:
+                 data_dir: str | None, onnx: bool = False, int8: bool = False) -> dict:
     from nas.studyio import get_trial, load_study, study_dir, weights_path
 
     study = load_study(results_dir, study_name)
@@ -260,7 +271,7 @@ def export_trial(results_dir: Path, study_name: str, which: str, out: Path, forc
     return _write_and_check(out, spec, t.user_attrs["train_config"], weights,
                             f"{study_name} trial {t.number}: {describe(spec)}", preset,
                             round(test_acc * n_test / 100), n_test, data_dir, result,
-                            meta.get("dataset", "mnist"))
+                            meta.get("dataset", "mnist"), onnx, int8)
 
 
 def _test_acc(spec: ArchSpec, train_config: dict, weights: Path, data_dir: str | None,
@@ -281,7 +292,7 @@ def _test_acc(spec: ArchSpec, train_config: dict, weights: Path, data_dir: str |
 
 
 def export_verified(results_dir: Path, name: str, seed: int | None, out: Path, force: bool,
-                    data_dir: str | None) -> dict:
+                    data_dir: str | None, onnx: bool = False, int8: bool = False) -> dict:
     """A `nas verify` run's weights for one seed: trained on all 60,000 training images."""
     import pandas as pd
 
@@ -315,4 +326,5 @@ def export_verified(results_dir: Path, name: str, seed: int | None, out: Path, f
     return _write_and_check(out, spec, v["train_config"], weights,
                             f"{v['name']} ({name}, seed {seed}, 60,000 training images): "
                             f"{describe(spec)}", preset, round(final * n_test / 100), n_test,
-                            data_dir, result, v.get("dataset", {}).get("name", "mnist"))
+                            data_dir, result, v.get("dataset", {}).get("name", "mnist"), onnx,
+                            int8)

@@ -211,3 +211,26 @@ def test_results_table(capsys, results):
     assert len(min_cell.split(".")[1]) == 2, min_cell  # 99.50, not 99.5
     rc, _, err = nas(capsys, "results", "--results-dir", str(results / "nothing"))
     assert rc == 2 and "no verify runs" in err
+
+
+def test_export_onnx_and_int8(capsys, results, tmp_path):
+    """model.onnx takes uint8 images and agrees with PyTorch; int8 is ONNX Runtime's own
+    static quantization, checked on the same test images."""
+    pytest.importorskip("onnxruntime")
+    out = tmp_path / "onnx"
+    rc, text, err = nas(capsys, "export", "s", "--results-dir", str(results), "--out", str(out),
+                        "--int8")
+    assert rc == 0, err
+    d = json.loads((out / "export.json").read_text())["deploy"]
+    assert (out / "model.onnx").is_file() and (out / "model.int8.onnx").is_file()
+    assert d["onnx_differ_from_torch"] <= 2 and d["n_test"] == 400
+    assert abs(d["int8_acc"] - d["onnx_acc"]) < 5
+    assert d["int8_weight_bytes"] < d["onnx_weight_bytes"] / 2  # int8, not float, weights
+    assert "model.int8.onnx" in text
+    import numpy as np
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
+    assert sess.get_inputs()[0].type == "tensor(uint8)"  # normalization is inside the graph
+    logits = sess.run(None, {"images": np.zeros((3, 1, 28, 28), np.uint8)})[0]
+    assert logits.shape == (3, 10)

@@ -1,0 +1,170 @@
+"""ONNX and int8 exports, checked with ONNX Runtime (the ``[deploy]`` extra).
+
+The exported graph takes raw uint8 images (N, C, H, W) and returns logits: the dataset's
+normalization is inside it, and each batch norm that directly follows a conv is folded into
+that conv (``torch.nn.utils.fusion.fuse_conv_bn_eval``). int8 is ONNX Runtime's post-training
+static quantization (QDQ, per-channel int8 weights, uint8 activations) calibrated on training
+images; nothing here is a hand-written quantizer.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from nas.errors import NasError
+
+
+class Deployable(nn.Module):
+    """uint8 images -> logits: normalization, then the net with batch norm folded in."""
+
+    def __init__(self, net: nn.Sequential, mean: tuple, std: tuple):
+        super().__init__()
+        self.net = fold_batch_norm(net)
+        c = len(mean)
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, c, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, c, 1, 1))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = images.to(torch.float32) / 255.0
+        return self.net((x - self.mean) / self.std)
+
+
+def fold_batch_norm(net: nn.Sequential) -> nn.Sequential:
+    """A copy of ``net`` (in eval mode) with every conv -> BN pair fused into one conv."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    mods = list(net.eval().named_children())
+    out: list[tuple[str, nn.Module]] = []
+    i = 0
+    while i < len(mods):
+        name, m = mods[i]
+        nxt = mods[i + 1][1] if i + 1 < len(mods) else None
+        if isinstance(m, nn.Conv2d) and isinstance(nxt, nn.BatchNorm2d):
+            out.append((name, fuse_conv_bn_eval(m, nxt)))
+            i += 2
+            continue
+        out.append((name, m))
+        i += 1
+    return nn.Sequential(OrderedDict(out)).eval()
+
+
+def export_onnx(model: nn.Module, shape: tuple, path: Path) -> Path:
+    """Write ``model`` (a Deployable) as ONNX with a dynamic batch size."""
+    example = torch.zeros((1, *shape), dtype=torch.uint8)
+    torch.onnx.export(model.eval(), (example,), str(path), input_names=["images"],
+                      output_names=["logits"], dynamic_axes={"images": {0: "batch"}},
+                      dynamo=False)
+    return path
+
+
+def session(path: Path):
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise NasError("--onnx needs onnxruntime: pip install -e '.[deploy]'") from None
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def onnx_predict(path: Path, images: np.ndarray, batch: int = 1000) -> np.ndarray:
+    """Class indices from ONNX Runtime for uint8 images (N, C, H, W)."""
+    sess = session(path)
+    return np.concatenate([sess.run(None, {"images": images[i:i + batch]})[0].argmax(1)
+                           for i in range(0, len(images), batch)])
+
+
+def quantize_int8(fp32: Path, calibration: np.ndarray, path: Path) -> Path:
+    """ONNX Runtime's static quantization, calibrated on ``calibration`` (uint8 images)."""
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter([{"images": calibration[i:i + 100]}
+                                 for i in range(0, len(calibration), 100)])
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    quantize_static(str(fp32), str(path), Reader(), quant_format=QuantFormat.QDQ,
+                    per_channel=True, weight_type=QuantType.QInt8,
+                    activation_type=QuantType.QUInt8)
+    return path
+
+
+def raw_uint8(x: torch.Tensor, mean: tuple, std: tuple) -> np.ndarray:
+    """Normalized float images back to the uint8 pixels they came from (exactly: rounding)."""
+    c = len(mean)
+    m = torch.tensor(mean).view(1, c, 1, 1)
+    s = torch.tensor(std).view(1, c, 1, 1)
+    return ((x.cpu() * s + m) * 255.0).round().clamp(0, 255).to(torch.uint8).numpy()
+
+
+def initializer_bytes(path: Path) -> int:
+    """Bytes of the graph's stored tensors (weights, biases, scales): the size a runtime that
+    maps them keeps; the file adds the graph's structure and names."""
+    import onnx
+
+    model = onnx.load(str(path))
+    return sum(len(t.raw_data) for t in model.graph.initializer)
+
+
+def latency_ms(fn, image, repeats: int = 300) -> float:
+    """Median milliseconds of fn(image) over ``repeats`` single-image calls, after a warm-up."""
+    import statistics
+    import time
+
+    for _ in range(20):
+        fn(image)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn(image)
+        times.append(time.perf_counter() - t0)
+    return 1000 * statistics.median(times)
+
+
+def export_and_check(out: Path, net: nn.Module, info, test_x: torch.Tensor,
+                     test_y: torch.Tensor, calib_x: torch.Tensor | None) -> dict:
+    """model.onnx (and model.int8.onnx with ``calib_x``) beside model.py, checked with ONNX
+    Runtime on the test split against the PyTorch model; returns the figures."""
+    net = net.eval()
+    deploy = Deployable(net, info.mean, info.std)
+    images = raw_uint8(test_x, info.mean, info.std)
+    y = test_y.cpu().numpy()
+    with torch.no_grad():
+        ref = torch.cat([net(test_x[i:i + 1000]).argmax(1) for i in range(0, len(test_x),
+                                                                        1000)]).numpy()
+    fp32 = export_onnx(deploy, info.shape, out / "model.onnx")
+    got = onnx_predict(fp32, images)
+    sess = session(fp32)
+    one = images[:1]
+    with torch.no_grad():
+        torch_ms = latency_ms(lambda im: deploy(torch.from_numpy(im)), one)
+    ort_ms = latency_ms(lambda im: sess.run(None, {"images": im}), one)
+    result = {
+        "onnx_file_bytes": fp32.stat().st_size, "onnx_weight_bytes": initializer_bytes(fp32),
+        "onnx_differ_from_torch": int((got != ref).sum()), "n_test": len(y),
+        "torch_acc": float(100 * (ref == y).mean()), "onnx_acc": float(100 * (got == y).mean()),
+        "latency_ms_batch1": {"torch_eager": torch_ms, "onnxruntime": ort_ms,
+                              "torch_over_ort": torch_ms / ort_ms},
+    }
+    if calib_x is not None:
+        q = quantize_int8(fp32, raw_uint8(calib_x, info.mean, info.std), out / "model.int8.onnx")
+        got8 = onnx_predict(q, images)
+        result.update({
+            "int8_file_bytes": q.stat().st_size, "int8_weight_bytes": initializer_bytes(q),
+            "int8_acc": float(100 * (got8 == y).mean()), "int8_calibration_images": len(calib_x),
+        })
+        result["int8_drop_points"] = result["onnx_acc"] - result["int8_acc"]
+    return result
