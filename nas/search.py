@@ -264,7 +264,8 @@ class Objective:
                 self.status(trial.number, stage, info)
 
         res = train(spec, tcfg, self.data, seed=trial.number, callback=on_epoch, progress=False,
-                    train_limit=limit, eval_limit=cfg.eval_limit, on_progress=on_progress)
+                    train_limit=limit, eval_limit=cfg.eval_limit, on_progress=on_progress,
+                    stop=lambda: self.interrupted)
         if self.interrupted and not pruned:
             trial.set_user_attr("interrupted", True)
             raise SearchInterrupted()
@@ -455,14 +456,19 @@ def _optimize(cfg: SearchConfig, worker: int, bar, started: float, on_interrupt=
         if on_trial_extra is not None:
             on_trial_extra(study, trial)
 
-    # A first Ctrl-C lets the current epoch finish; a second one stops at once.
+    # A first Ctrl-C (or SIGTERM) stops the running candidate within a training step, marks it
+    # FAIL and keeps every finished one; a second one stops at once.
     def on_sigint(signum, frame):
+        if not objective.interrupted and worker == 0:
+            print("stopping: the running candidate ends now, finished ones are kept",
+                  flush=True)
         objective.interrupted = True
         signal.signal(signal.SIGINT, signal.default_int_handler)
         if on_interrupt is not None:
             on_interrupt()
 
     old = signal.signal(signal.SIGINT, on_sigint)
+    old_term = signal.signal(signal.SIGTERM, on_sigint)  # a kill (SIGTERM) stops as Ctrl-C does
     try:
         end = deadline.search_end(study)
         if count_states(study)["trained"] < cfg.trials and (end is None or time.time() < end):
@@ -474,6 +480,7 @@ def _optimize(cfg: SearchConfig, worker: int, bar, started: float, on_interrupt=
         outcome.stopped = "interrupted"
     finally:
         signal.signal(signal.SIGINT, old)
+        signal.signal(signal.SIGTERM, old_term)
     if objective.interrupted:
         outcome.stopped = "interrupted"
     outcome.counts = count_states(study)

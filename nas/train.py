@@ -145,6 +145,7 @@ def train(
     desc: str = "",
     checkpoint: Path | None = None,
     on_progress: Callable[[dict], None] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> TrainResult:
     """Train ``spec`` from scratch; evaluate on data.val (if any) and data.test every epoch.
 
@@ -156,12 +157,13 @@ def train(
     ends exactly as an unbroken run would. The caller deletes it once the outputs are saved.
     ``on_progress(info)``: signs of life for long epochs, at most once a second and after each
     epoch: epoch, epochs, step, steps, images_per_s and eta_s (seconds to the end of the run).
-    ``cfg.bf16`` None (auto) is decided here (``resolve_precision``); ``result.config`` says
-    what ran.
+    ``stop()``: checked every step; once true the run ends at once, mid-epoch, without that
+    epoch's record (the search's Ctrl-C). ``cfg.bf16`` None (auto) is decided here
+    (``resolve_precision``); ``result.config`` says what ran.
     """
     with seeded_bits(seed):  # dropout's random bits: a fast generator, seeded per run
         return _train(spec, cfg, data, seed, callback, progress, train_limit, eval_limit, desc,
-                      checkpoint, on_progress)
+                      checkpoint, on_progress, stop)
 
 
 def _train(
@@ -176,6 +178,7 @@ def _train(
     desc: str = "",
     checkpoint: Path | None = None,
     on_progress: Callable[[dict], None] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> TrainResult:
     cfg.validate()
     from nas.datasets import check_spec
@@ -221,7 +224,11 @@ def _train(
             range(steps), desc=f"{desc}epoch {epoch}/{cfg.epochs}", leave=False,
             disable=not progress, unit="step",
         )
+        halted = False
         for s in bar:
+            if stop is not None and stop():
+                halted = True
+                break
             idx = perm[s * cfg.batch_size : (s + 1) * cfg.batch_size]
             x, y = train_split.x[idx], train_split.y[idx]
             if aug:
@@ -243,6 +250,9 @@ def _train(
             loss_sum += loss.detach() * len(idx)
             correct += (out.argmax(1) == y).sum()
             clock.step(epoch, s + 1)
+        if halted:
+            stop_reason = f"stopped during epoch {epoch}"
+            break
         if sched is not None and not per_step:
             sched.step()
         if device.type == "cuda":

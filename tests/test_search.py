@@ -349,3 +349,21 @@ def test_budgets_in_macs_peak_and_int8_size(capsys, tmp_path):
             assert ua["peak_int8_bytes"] < 6000 and ua["int8_bytes"] < 5000
     error_line(capsys, "search", "--max-params", "0", "--results-dir", str(tmp_path), *TINY,
                match="give a budget")
+
+
+@pytest.mark.slow
+def test_sigterm_stops_mid_epoch_without_a_traceback(tmp_path):
+    """SIGTERM acts as Ctrl-C: the running candidate stops within a step (not at the end of
+    its epoch), is marked FAIL, finished trials stay, and the resume command is printed."""
+    p = start(tmp_path, "term", 50, "--epochs", "8", "--train-limit", "20000")
+    wait_for(lambda: n_running_with_epochs_left(tmp_path, "term") == 1, timeout=240)
+    t0 = time.time()
+    p.send_signal(signal.SIGTERM)
+    out, _ = p.communicate(timeout=120)
+    assert p.returncode == 130, out
+    assert time.time() - t0 < 30, "stopped mid-epoch, not after it"
+    assert "Traceback" not in out and "stopping:" in out
+    assert "Resume with: nas search --study term" in out
+    st = study(tmp_path, "term")
+    stopped = [t for t in st.trials if t.user_attrs.get("interrupted")]
+    assert len(stopped) == 1 and stopped[0].state.name == "FAIL"
