@@ -53,6 +53,11 @@ def candidates(space_name: str, budget: int, seed: int, n: int) -> list[tuple]:
     return out
 
 
+def spearman(a: pd.Series, b: pd.Series) -> float:
+    """Spearman's rho: Pearson's r of the ranks (ties share their mean rank)."""
+    return a.rank().corr(b.rank())
+
+
 def report(path: Path, rungs: tuple) -> str:
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     df = pd.DataFrame(rows)
@@ -62,8 +67,8 @@ def report(path: Path, rungs: tuple) -> str:
     good = df[df.full_val >= df.full_val.median()]
     for k, (e, f) in enumerate(rungs):
         col = f"rung{k}_val"
-        rho = df[col].corr(df.full_val, method="spearman")
-        rho_top = good[col].corr(good.full_val, method="spearman")
+        rho = spearman(df[col], df.full_val)
+        rho_top = spearman(good[col], good.full_val)
         cost = (df[f"rung{k}_s"] / df.full_s).mean()
         lines.append(f"rung {k} ({e} epochs x {f:g} of the images): Spearman {rho:.2f} over all "
                      f"{len(df)}, {rho_top:.2f} over the better half ({len(good)}); cost "
