@@ -31,6 +31,7 @@ def open_storage(url: str | None, out_dir: Path):
         from optuna.storages.journal import JournalFileBackend
 
         out_dir.mkdir(parents=True, exist_ok=True)
+        check_journal(out_dir / "journal.log")
         return JournalStorage(JournalFileBackend(str(out_dir / "journal.log")))
     try:
         # Heartbeats let Optuna fail the trials of a worker that died, on any machine: a
@@ -44,6 +45,26 @@ def open_storage(url: str | None, out_dir: Path):
     except Exception as e:  # SQLAlchemy raises ArgumentError, OperationalError, ImportError...
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise NasError(f"bad storage URL {url!r}: {msg}") from None
+
+
+def check_journal(path: Path) -> None:
+    """Refuse a journal with a corrupt record in one line that says how to repair it.
+
+    A torn last line (a crash or a full disk mid-write) is fine: Optuna skips it. A corrupt
+    line before the end would stop Optuna with a JSON traceback and lock the study away.
+    """
+    if not path.is_file():
+        return
+    with path.open("rb") as f:
+        lines = f.read().split(b"\n")
+    for i, line in enumerate(lines[:-1], 1):  # the last piece: "" or a torn record
+        try:
+            json.loads(line)
+        except ValueError:
+            raise NasError(
+                f"{path} line {i} is not a valid record; to resume with everything recorded "
+                f"before it, keep a copy and cut the file there: head -n {i - 1} {path} > "
+                f"{path}.fixed && mv {path}.fixed {path}") from None
 
 
 def load_study(results_dir: str | Path, name: str, storage: str | None = None) -> optuna.Study:

@@ -367,3 +367,19 @@ def test_sigterm_stops_mid_epoch_without_a_traceback(tmp_path):
     st = study(tmp_path, "term")
     stopped = [t for t in st.trials if t.user_attrs.get("interrupted")]
     assert len(stopped) == 1 and stopped[0].state.name == "FAIL"
+
+
+def test_journal_torn_or_corrupt(capsys, tmp_path):
+    """A torn last line is skipped; a corrupt one is refused with how to repair it."""
+    rc, _, err = nas(capsys, "search", "--study", "j", "--trials", "1", "--results-dir",
+                     str(tmp_path), *TINY)
+    assert rc == 0, err
+    journal = tmp_path / "j" / "journal.log"
+    whole = journal.read_bytes()
+    journal.write_bytes(whole + b'{"op_code": 4, "worker_id"')  # a crash mid-write
+    assert len(study(tmp_path, "j").trials) >= 1
+    lines = whole.split(b"\n")
+    lines[3] = b"{garbage"
+    journal.write_bytes(b"\n".join(lines))
+    rc, _, err = nas(capsys, "report", "j", "--results-dir", str(tmp_path))
+    assert rc == 2 and "line 4 is not a valid record" in err and "head -n 3" in err
