@@ -55,6 +55,9 @@ class TrainConfig:
             (self.optimizer in OPTIMIZERS, f"unknown optimizer {self.optimizer!r} (sgd|adam)"),
             (self.lr > 0, f"learning rate must be > 0, got {self.lr}"),
             (self.momentum >= 0, f"momentum must be >= 0, got {self.momentum}"),
+            (not (self.schedule == "onecycle" and self.optimizer == "sgd"
+                  and 0 < self.momentum < 0.05),
+             "onecycle cycles SGD momentum by +-0.05: use momentum 0 or >= 0.05"),
             (self.schedule in SCHEDULES,
              f"unknown schedule {self.schedule!r} ({', '.join(SCHEDULES)})"),
             (self.schedule != "piecewise" or _good_knots(self.knots),

@@ -53,9 +53,14 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig, steps_per_epoch: int):
     else:
         opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
     if cfg.schedule == "onecycle":
+        # SGD's momentum cycles inversely to the lr, +-0.05 around the recipe's (0.85-0.95
+        # for 0.9, torch's default); plain SGD (momentum 0) stays plain: torch would
+        # otherwise cycle it 0.85-0.95 behind the recipe's back
+        cycle = cfg.optimizer == "sgd" and cfg.momentum > 0
         sched = torch.optim.lr_scheduler.OneCycleLR(
             opt, max_lr=cfg.lr, epochs=cfg.epochs, steps_per_epoch=steps_per_epoch,
-            pct_start=cfg.pct_start, cycle_momentum=cfg.optimizer == "sgd",
+            pct_start=cfg.pct_start, cycle_momentum=cycle,
+            base_momentum=max(0.0, cfg.momentum - 0.05), max_momentum=cfg.momentum + 0.05,
         )
         return opt, sched, True  # stepped per batch
     if cfg.schedule == "step":

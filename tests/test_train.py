@@ -157,3 +157,20 @@ def test_piecewise_schedule_and_progress(mnist):
     ends = [i for i in seen if i["step"] == i["steps"]]
     assert [i["epoch"] for i in ends] == [1, 2, 3] and ends[-1]["eta_s"] == 0
     assert all(i["images_per_s"] > 0 for i in seen)
+
+
+def test_onecycle_keeps_plain_sgd_plain_and_cycles_around_the_momentum():
+    from nas.train import make_optimizer
+
+    net = torch.nn.Linear(2, 2)
+    for momentum, lo, hi in ((0.0, 0.0, 0.0), (0.9, 0.85, 0.95), (0.5, 0.45, 0.55)):
+        cfg = TrainConfig(optimizer="sgd", momentum=momentum, schedule="onecycle", epochs=2)
+        opt, sched, _ = make_optimizer(net, cfg, 10)
+        seen = []
+        for _ in range(20):
+            seen.append(opt.param_groups[0]["momentum"])
+            opt.step()
+            sched.step()
+        assert min(seen) == pytest.approx(lo) and max(seen) == pytest.approx(hi)
+    with pytest.raises(NasError, match="use momentum 0 or"):
+        TrainConfig(optimizer="sgd", momentum=0.01, schedule="onecycle").validate()
