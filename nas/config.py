@@ -201,8 +201,9 @@ def parse_rungs(text: str) -> tuple:
 def check_rungs(rungs: tuple, epochs: int) -> None:
     cost = [e * f for e, f in rungs]
     for e, f in rungs:
-        if e < 1 or not 0 < f <= 1:
-            raise NasError(f"a rung needs >= 1 epoch and a fraction in (0, 1], got {e}x{f}")
+        if not 1 <= e <= epochs or not 0 < f <= 1:
+            raise NasError(f"a rung needs 1 to {epochs} epochs and a fraction in (0, 1], got "
+                           f"{e}x{f}")
     if any(b <= a for a, b in zip(cost, cost[1:], strict=False)) or (cost and cost[-1] >= epochs):
         raise NasError(f"rungs must cost more each (epochs x fraction) and less than the "
                        f"{epochs}-epoch training, got {rungs}")

@@ -542,6 +542,10 @@ def check_config(cfg: SearchConfig) -> SearchConfig:
                            f"got {v + (flag == '--eta')}")
     if cfg.startup_trials < 0:
         raise NasError(f"--startup-trials must be >= 0, got {cfg.startup_trials}")
+    for flag, v in (("--train-limit", cfg.train_limit), ("--eval-limit", cfg.eval_limit),
+                    ("--max-rejections", cfg.max_rejections)):
+        if v is not None and v < 1:
+            raise NasError(f"{flag} must be >= 1, got {v}")
     if cfg.race_top < 0 or cfg.race_seeds < 0:
         raise NasError("--race-top and --race-seeds must be >= 0")
     if cfg.timeout_s is not None and cfg.timeout_s <= 0:

@@ -141,3 +141,35 @@ def test_int8_size_counts_folded_weights():
     info = analyze(get_preset("ref3762").spec)
     weights = 3762 - 120 - 70  # conv weights only, as int8
     assert info.int8_bytes == weights + 9 * 70
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 40) | st.floats(-2, 40) | st.text(max_size=4),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                max_size=4),
+    max_leaves=12)
+layer_dicts = st.fixed_dictionaries(
+    {"type": st.sampled_from(["conv", "bn", "relu", "dropout", "maxpool", "gap", "flatten",
+                              "linear", "conv3d", 3])},
+    optional={"out": json_values, "k": json_values, "pad": json_values, "bias": json_values,
+              "p": json_values})
+
+
+@given(st.one_of(
+    json_values,
+    st.fixed_dictionaries({"layers": st.lists(layer_dicts, max_size=6)},
+                          optional={"in_channels": json_values, "input_size": json_values,
+                                    "num_classes": json_values, "init": json_values}),
+))
+@settings(max_examples=300, deadline=None)
+def test_mangled_json_works_or_is_one_line(doc):
+    """Random and mangled spec JSON: it loads and analyzes, or raises the tool's own error."""
+    import json
+
+    from nas.errors import NasError
+
+    try:
+        spec = ArchSpec.from_json(json.dumps(doc))
+        analyze(spec)
+    except NasError as e:
+        assert "\n" not in str(e)
