@@ -120,6 +120,8 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
             "best_test_acc": test[best_i] if test else None,
             "best_test_epoch": best_i + 1 if test else None,
             "epochs_run": len(hist),
+            "rungs_run": len(ua.get("rungs", [])),  # cheap rungs trained before the full run
+            "rung_val_acc": ua["rungs"][-1]["val_acc"] if ua.get("rungs") else None,
             "seconds": (t.duration.total_seconds() if t.duration else None),
             "reason": ua.get("rejected") or ua.get("failed"),
         }
