@@ -8,6 +8,7 @@ not per step. This module does not import Optuna: the search prunes through ``ca
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import time
@@ -138,6 +139,18 @@ def _autocast(cfg: TrainConfig, device: torch.device):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bool(cfg.bf16))
 
 
+def _seeded_dropout(fn):
+    """Run ``fn`` with dropout's random bits drawn from a generator seeded by its ``seed``."""
+
+    @functools.wraps(fn)
+    def run(spec, cfg, data, seed: int = 0, *args, **kwargs):
+        with seeded_bits(seed):
+            return fn(spec, cfg, data, seed, *args, **kwargs)
+
+    return run
+
+
+@_seeded_dropout
 def train(
     spec: ArchSpec,
     cfg: TrainConfig,
@@ -166,25 +179,6 @@ def train(
     epoch's record (the search's Ctrl-C). ``cfg.bf16`` None (auto) is decided here
     (``resolve_precision``); ``result.config`` says what ran.
     """
-    with seeded_bits(seed):  # dropout's random bits: a fast generator, seeded per run
-        return _train(spec, cfg, data, seed, callback, progress, train_limit, eval_limit, desc,
-                      checkpoint, on_progress, stop)
-
-
-def _train(
-    spec: ArchSpec,
-    cfg: TrainConfig,
-    data: MNISTData,
-    seed: int = 0,
-    callback: Callable[[dict], bool | None] | None = None,
-    progress: bool = True,
-    train_limit: int | None = None,
-    eval_limit: int | None = None,
-    desc: str = "",
-    checkpoint: Path | None = None,
-    on_progress: Callable[[dict], None] | None = None,
-    stop: Callable[[], bool] | None = None,
-) -> TrainResult:
     cfg.validate()
     from nas.datasets import check_spec
 
