@@ -14,7 +14,7 @@ Search architectures and training recipes under a parameter budget, then name a 
 1. Every candidate's parameter count is computed from its spec before anything is built: at or
    over --max-params it is rejected in milliseconds, and TPE learns the edge from Optuna's
    per-trial constraint.
-2. Cheap rungs (--rungs, default 2x0.25,5x0.5: 2 epochs on a quarter of the images, then 5 on
+2. Cheap rungs (--rungs, default 2x0.25,3x0.5: 2 epochs on a quarter of the images, then 3 on
    half): one candidate in --eta goes on from each, and the survivors train --epochs in full.
 3. The seed race: the top --race-top candidates by validation train on --race-seeds fresh
    seeds; the best mean validation accuracy names the winner, written into study.json.
@@ -64,7 +64,7 @@ class Search:
                        help="rungs (default) | median | hyperband | none")
         p.add_argument("--rungs", default=None, metavar="ExF,...",
                        help="cheap rungs as EPOCHSxFRACTION of the training images, cheapest "
-                            "first (default 2x0.25,5x0.5)")
+                            "first (default 2x0.25,3x0.5)")
         p.add_argument("--eta", type=int, default=3,
                        help="successive halving: 1 in ETA goes on from each rung (default 3)")
         p.add_argument("--race-top", type=int, default=3, metavar="K",
