@@ -131,7 +131,8 @@ def test_search_bad_inputs(capsys, tmp_path):
     error_line(capsys, "search", "--storage", "nosuchdb://x", *r, *TINY, match="bad storage URL")
     error_line(capsys, "search", *r, *TINY, "--val-size", "0", match="--val-size must be >= 1")
     error_line(capsys, "search", *r, *TINY, "--timeout", "-1", match="--timeout must be > 0")
-    error_line(capsys, "search", *r, *TINY, "--rungs", "3x0.5,1x0.5", match="rungs must cost")
+    error_line(capsys, "search", *r, *TINY, "--rungs", "2x0.5,1x0.5", match="rungs must cost")
+    error_line(capsys, "search", *r, *TINY, "--rungs", "3x0.5", match="a rung needs 1 to 2 epochs")
     error_line(capsys, "search", *r, *TINY, "--rungs", "2by3", match="EPOCHSxFRACTION")
     ro = tmp_path / "ro"
     ro.mkdir()
