@@ -136,6 +136,12 @@ class Split:
         return self if n is None or n >= len(self) else Split(self.x[:n], self.y[:n])
 
 
+def per_channel(values: tuple, like: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-channel statistics as a (1, C, 1, 1) tensor, on ``like``'s device and dtype."""
+    kw = {"device": like.device, "dtype": like.dtype} if like is not None else {}
+    return torch.tensor(values, **kw).view(1, -1, 1, 1)
+
+
 @dataclass(frozen=True)
 class DatasetInfo:
     """What everything downstream needs to know about a dataset, besides its tensors."""
@@ -195,8 +201,7 @@ def split_data(xtr: torch.Tensor, ytr: torch.Tensor, xte: torch.Tensor, yte: tor
     if len(info.mean) == 1:  # python floats: MNIST's numbers, exactly as earlier versions
         mean, std = info.mean[0], info.std[0]
     else:
-        mean = torch.tensor(info.mean).view(1, -1, 1, 1)
-        std = torch.tensor(info.std).view(1, -1, 1, 1)
+        mean, std = per_channel(info.mean), per_channel(info.std)
 
     def to_split(x, y) -> Split:
         return Split(((x.float() / 255.0 - mean) / std).to(dev), y.long().to(dev))
@@ -268,8 +273,7 @@ def augment(
     if len(mean) == 1:
         m, sd = mean[0], std[0]
     else:
-        m = torch.tensor(mean, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
-        sd = torch.tensor(std, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
+        m, sd = per_channel(mean, x), per_channel(std, x)
     black = (0.0 - m) / sd  # what uncovered pixels are filled with, normalized
 
     def uniform(lim: float) -> torch.Tensor:

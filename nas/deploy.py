@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from nas.data import per_channel
 from nas.errors import NasError
 
 
@@ -25,9 +26,8 @@ class Deployable(nn.Module):
     def __init__(self, net: nn.Sequential, mean: tuple, std: tuple):
         super().__init__()
         self.net = fold_batch_norm(net)
-        c = len(mean)
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, c, 1, 1))
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, c, 1, 1))
+        self.register_buffer("mean", per_channel(mean))
+        self.register_buffer("std", per_channel(std))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = images.to(torch.float32) / 255.0
@@ -104,9 +104,7 @@ def quantize_int8(fp32: Path, calibration: np.ndarray, path: Path) -> Path:
 
 def raw_uint8(x: torch.Tensor, mean: tuple, std: tuple) -> np.ndarray:
     """Normalized float images back to the uint8 pixels they came from (exactly: rounding)."""
-    c = len(mean)
-    m = torch.tensor(mean).view(1, c, 1, 1)
-    s = torch.tensor(std).view(1, c, 1, 1)
+    m, s = per_channel(mean), per_channel(std)
     return ((x.cpu() * s + m) * 255.0).round().clamp(0, 255).to(torch.uint8).numpy()
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from nas.data import Data
+from nas.data import Data, per_channel
 from nas.spec import ArchSpec, analyze
 
 
@@ -59,12 +59,8 @@ def data_stats(data: Data, full: Data | None = None) -> pd.DataFrame:
 
 
 def _raw(x, data: Data):
-    import torch
-
-    c = data.info.shape[0]
-    mean = torch.tensor(data.info.mean, dtype=x.dtype).view(1, c, 1, 1)
-    std = torch.tensor(data.info.std, dtype=x.dtype).view(1, c, 1, 1)
-    return x * std + mean
+    """Normalized images back to the 0..1 scale."""
+    return x * per_channel(data.info.std, x) + per_channel(data.info.mean, x)
 
 
 def save_sample_grid(data: Data, out_dir: Path, n: int = 64) -> Path:

@@ -272,11 +272,8 @@ def analyze(spec: ArchSpec) -> Analysis:
         elif isinstance(layer, ReLU):
             text = "relu"
         elif isinstance(layer, Flatten):
-            n = 1
-            for s in shape:
-                n *= s
             text = "flatten"
-            shape = (n,)
+            shape = (_elems(shape),)
         elif isinstance(layer, Linear):
             if spatial:
                 raise fail("linear needs a flat input: add a flatten or GAP layer before it")
