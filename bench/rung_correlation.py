@@ -104,7 +104,7 @@ def main() -> None:
             if number in done or i % shards != shard:
                 continue
             cfg = resolve_precision(dataclasses.replace(cfg, epochs=args.epochs),
-                                    data.train.x.device)
+                                    data.train.device)
             row = {"number": number, "n_params": n_params, "spec": spec.to_dict(),
                    "train_config": cfg.to_dict()}
             for k, (e, f) in enumerate(rungs):

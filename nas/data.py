@@ -1,4 +1,4 @@
-"""MNIST, loaded once per process into normalized tensors on the device.
+"""MNIST, loaded once per process into uint8 tensors on the device, normalized per batch.
 
 The source folder (``--data-dir`` or ``NAS_DATA_DIR``) holds the four IDX files, gzipped or not,
 either directly or under ``MNIST/raw/``. They are decompressed once into our own cache
@@ -126,14 +126,41 @@ def _download(root: Path) -> Path:
 
 @dataclass
 class Split:
-    x: torch.Tensor  # (N, 1, 28, 28) float32, normalized
+    """One split on the device: images kept as uint8 (4x less memory than a float copy) and
+    normalized batch by batch with the dataset's per-channel mean and std."""
+
+    images: torch.Tensor  # (N, C, H, W) uint8
     y: torch.Tensor  # (N,) int64
+    mean: tuple = (MEAN,)  # per channel, on the 0..1 scale
+    std: tuple = (STD,)
+
+    def __post_init__(self):
+        if len(self.mean) == 1:  # python floats: MNIST's numbers, exactly as earlier versions
+            self._m, self._s = self.mean[0], self.std[0]
+        else:
+            self._m = per_channel(self.mean).to(self.images.device)
+            self._s = per_channel(self.std).to(self.images.device)
 
     def __len__(self) -> int:
         return len(self.y)
 
+    @property
+    def device(self) -> torch.device:
+        return self.images.device
+
+    def x_at(self, idx) -> torch.Tensor:
+        """Normalized float32 images ``images[idx]``: idx is a slice or an index tensor."""
+        return (self.images[idx].float() / 255.0 - self._m) / self._s
+
+    @property
+    def x(self) -> torch.Tensor:
+        """The whole split normalized: a float copy, for small uses (reports, checks)."""
+        return self.x_at(slice(None))
+
     def head(self, n: int | None) -> Split:
-        return self if n is None or n >= len(self) else Split(self.x[:n], self.y[:n])
+        if n is None or n >= len(self):
+            return self
+        return Split(self.images[:n], self.y[:n], self.mean, self.std)
 
 
 def per_channel(values: tuple, like: torch.Tensor | None = None) -> torch.Tensor:
@@ -192,19 +219,15 @@ def _read(root: Path, train: bool, kind: str = "MNIST") -> tuple[torch.Tensor, t
 
 def split_data(xtr: torch.Tensor, ytr: torch.Tensor, xte: torch.Tensor, yte: torch.Tensor,
                info: DatasetInfo, device: str, val_size: int) -> Data:
-    """uint8 (N, C, H, W) images and int labels -> normalized splits on ``device``, with
+    """uint8 (N, C, H, W) images and int labels -> uint8 splits on ``device``, with
     ``val_size`` training images held out by a fixed permutation (the same in every run)."""
     n = len(ytr)
     if not 0 <= val_size < n:
         raise NasError(f"validation size {val_size} must be in [0, {n})")
     dev = torch.device(device)
-    if len(info.mean) == 1:  # python floats: MNIST's numbers, exactly as earlier versions
-        mean, std = info.mean[0], info.std[0]
-    else:
-        mean, std = per_channel(info.mean), per_channel(info.std)
 
     def to_split(x, y) -> Split:
-        return Split(((x.float() / 255.0 - mean) / std).to(dev), y.long().to(dev))
+        return Split(x.to(dev).contiguous(), y.long().to(dev), info.mean, info.std)
 
     val = None
     if val_size:

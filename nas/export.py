@@ -225,9 +225,9 @@ def _write_and_check(out: Path, spec: ArchSpec, train_config: dict, weights: Pat
         data = load_data(dataset, data_dir, "cpu", 0)
         net = build(spec)
         net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-        result["deploy"] = export_and_check(out, net, info, data.test.x[:n_test],
+        result["deploy"] = export_and_check(out, net, info, data.test.x_at(slice(0, n_test)),
                                             data.test.y[:n_test],
-                                            data.train.x[:1000] if int8 else None)
+                                            data.train.x_at(slice(0, 1000)) if int8 else None)
     write_json(out / "export.json", result)
     if got["n_params"] != n_params or got["correct"] != recorded:
         raise NasError(f"export check failed: recorded {n_params} params, "

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from nas.data import Data, per_channel
+from nas.data import Data
 from nas.spec import ArchSpec, analyze
 
 
@@ -48,7 +48,7 @@ def data_stats(data: Data, full: Data | None = None) -> pd.DataFrame:
     for name, split in splits:
         if split is None:
             continue
-        px = _raw(split.x, data)  # back to 0..1
+        px = split.images.float() / 255.0  # the 0..1 scale
         row = {"count": len(split), "mean": round(px.mean().item(), 4),
                "std": round(px.std().item(), 4), "min": round(px.min().item(), 4),
                "max": round(px.max().item(), 4)}
@@ -58,18 +58,13 @@ def data_stats(data: Data, full: Data | None = None) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def _raw(x, data: Data):
-    """Normalized images back to the 0..1 scale."""
-    return x * per_channel(data.info.std, x) + per_channel(data.info.mean, x)
-
-
 def save_sample_grid(data: Data, out_dir: Path, n: int = 64) -> Path:
     """The first n training images as an 8-wide PNG grid."""
     from torchvision.utils import save_image
 
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "samples.png"
-    save_image(_raw(data.train.x[:n], data), path, nrow=8, padding=2)
+    save_image(data.train.images[:n].float() / 255.0, path, nrow=8, padding=2)
     return path
 
 

@@ -207,7 +207,7 @@ def train_seeds(
 
     out_dir.mkdir(parents=True, exist_ok=True)
     limits = limits or {}
-    cfg = resolve_precision(cfg, data.train.x.device)  # recorded as run: bf16 True or False
+    cfg = resolve_precision(cfg, data.train.device)  # recorded as run: bf16 True or False
     if resume:
         _same_run(out_dir, spec, cfg, limits)
     info = analyze(spec)
@@ -228,7 +228,7 @@ def train_seeds(
             for seed in seeds:
                 for f in ("history_seed{}.csv", "weights_seed{}.pt", "checkpoint_seed{}.pt"):
                     (out_dir / f.format(seed)).unlink(missing_ok=True)
-        args = (spec.to_dict(), cfg.to_dict(), data_dir, str(data.train.x.device))
+        args = (spec.to_dict(), cfg.to_dict(), data_dir, str(data.train.device))
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(min(workers, len(seeds)), mp_context=ctx) as pool:
             jobs = [pool.submit(_seed_worker, *args, seed, str(out_dir), worker_threads(workers),
@@ -249,7 +249,7 @@ def train_seeds(
         reached_99_4=sum(f >= 99.4 for f in finals), ci95=t_interval95(finals),
         # compute, summed over seeds: right for a resumed run and for seeds run side by side
         minutes=sum(r["time_s"] for h in histories.values() for r in h) / 60,
-        device=str(data.train.x.device), workers=workers, limits=limits,
+        device=str(data.train.device), workers=workers, limits=limits,
         environment=environment(),
     )
     for seed, s in summary["per_seed"].items():

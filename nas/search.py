@@ -160,7 +160,7 @@ class Objective:
         if cfg.bf16 is not None:
             tcfg = dataclasses.replace(tcfg, bf16=cfg.bf16)
         # recorded as run (auto precision decided), so verify and export repeat it
-        tcfg = resolve_precision(tcfg, self.data.train.x.device)
+        tcfg = resolve_precision(tcfg, self.data.train.device)
         try:
             info = analyze(spec)
             check_spec(spec, self.data.info)

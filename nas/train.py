@@ -80,10 +80,11 @@ def evaluate(model: nn.Module, split: Split, cfg: TrainConfig) -> tuple[float, f
     """(mean loss per image, accuracy in %) over the whole split."""
     was_training = model.training
     model.eval()
-    loss = torch.zeros((), device=split.x.device)
-    correct = torch.zeros((), device=split.x.device, dtype=torch.long)
+    loss = torch.zeros((), device=split.device)
+    correct = torch.zeros((), device=split.device, dtype=torch.long)
     for i in range(0, len(split), cfg.eval_batch_size):
-        x, y = split.x[i : i + cfg.eval_batch_size], split.y[i : i + cfg.eval_batch_size]
+        batch = slice(i, i + cfg.eval_batch_size)
+        x, y = split.x_at(batch), split.y[batch]
         if cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with _autocast(cfg, x.device):
@@ -186,7 +187,7 @@ def train(
     train_split = data.train.head(train_limit)
     evals = {"val": data.val, "test": data.test}
     evals = {k: v.head(eval_limit) for k, v in evals.items() if v is not None}
-    device = train_split.x.device
+    device = train_split.device
     cfg = resolve_precision(cfg, device)
     if cfg.bf16 and not native_bf16(device):
         warnings.warn(f"bf16 autocast on a {device.type.upper()} without native bf16 runs "
@@ -229,7 +230,7 @@ def train(
                 halted = True
                 break
             idx = perm[s * cfg.batch_size : (s + 1) * cfg.batch_size]
-            x, y = train_split.x[idx], train_split.y[idx]
+            x, y = train_split.x_at(idx), train_split.y[idx]
             if aug:
                 x = augment(x, g, cfg.rotate_deg, cfg.translate, cfg.scale, cfg.interp,
                             p=cfg.aug_p, border=cfg.border, jitter=cfg.jitter,

@@ -17,6 +17,16 @@ def test_stats_and_splits(mnist):
     assert full.test.y[:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
 
 
+def test_images_stay_uint8_and_batches_normalize_as_before(mnist):
+    # 1 byte per pixel on the device; a batch is normalized exactly as the float copy was
+    assert mnist.train.images.dtype == torch.uint8 and mnist.test.images.dtype == torch.uint8
+    idx = torch.tensor([3, 0, 57999, 12])
+    old = (mnist.train.images[idx].float() / 255.0 - 0.1307) / 0.3081
+    assert torch.equal(mnist.train.x_at(idx), old)
+    assert mnist.train.x_at(idx).dtype == torch.float32
+    assert torch.equal(mnist.test.head(5).x, mnist.test.x_at(slice(0, 5)))
+
+
 def test_validation_split_is_fixed_and_disjoint(mnist, data_dir):
     again = load_mnist.__wrapped__(data_dir, "cpu", 2000)
     assert torch.equal(again.val.y, mnist.val.y)
