@@ -224,7 +224,12 @@ parameter count and the same test accuracy as recorded, to the image."""
                        help="also model.int8.onnx: ONNX Runtime's static quantization, "
                             "calibrated on 1,000 training images; implies --onnx")
         p.add_argument("--results-dir", default="results")
-        p.add_argument("--data-dir", default=None, help="MNIST folder for the check")
+        p.add_argument("--dataset", default=None,
+                       help="the data for the check and for model.py's default (default: the "
+                            "study's or verify run's own; give it when that data moved, e.g. "
+                            "npz:NEW/PATH)")
+        p.add_argument("--data-dir", default=None,
+                       help="folder holding the IDX files (as for nas train)")
 
     def take_action(self, args) -> int:
         from pathlib import Path
@@ -235,12 +240,13 @@ parameter count and the same test accuracy as recorded, to the image."""
             raise NasError("give either a STUDY or --verify NAME")
         if args.verify:
             r = export_verified(Path(args.results_dir), args.verify, args.seed, Path(args.out),
-                                args.force, args.data_dir, args.onnx, args.int8)
+                                args.force, args.data_dir, args.onnx, args.int8,
+                                args.dataset)
             what = (f"verify run {r['verify']} seed {r['seed']} ({r['n_params']:,} params, "
                     f"final test {r['recorded_test_acc']:.2f}%)")
         else:
             r = export_trial(Path(args.results_dir), args.study, args.trial, Path(args.out),
-                             args.force, args.data_dir, args.onnx, args.int8)
+                             args.force, args.data_dir, args.onnx, args.int8, args.dataset)
             what = f"trial {r['trial']} ({r['n_params']:,} params, val {r['val_acc']:.2f}%)"
         print(f"exported {what} to {Path(args.out)}/\nchecked in a fresh process: "
               f"{r['exported_n_params']:,} params, {r['exported_correct']}/{r['n_test']} test "

@@ -30,11 +30,11 @@ Architecture: {arch}
 
 {table}
 
-Needs torch only. Evaluate the weights on the {dataset} test set:
+Needs torch{needs}. Evaluate the weights on the {dataset} test split:
 
-    python model.py --data-dir DIR   # DIR holds t10k-*-ubyte[.gz], directly or in {kind}/raw/
+    python model.py --data {data_help}
 
-In your code: ``labels = predict(load(), images)`` with uint8 images, N x H x W.
+In your code: ``labels = predict(load(), images)`` with uint8 images, N x H x W or N x H x W x C.
 """
 
 import argparse
@@ -48,8 +48,11 @@ import torch
 from torch import nn
 
 N_PARAMS = {n_params}
-MEAN, STD = {mean!r}, {std!r}  # the training images' pixel statistics, 0..1 scale
+SHAPE = {shape!r}  # (channels, height, width) of one image
+MEAN, STD = {mean!r}, {std!r}  # per channel, the training images' statistics, 0..1 scale
 CLASSES = {classes!r}
+SOURCE = {source!r}  # where the test split comes from: idx, npz or folder
+DEFAULT_DATA = {default_data!r}
 
 
 class Net(nn.Module):
@@ -73,6 +76,42 @@ def read_idx(folder: Path, name: str) -> torch.Tensor:
     sys.exit(f"error: {{name}}[.gz] not found in {{folder}} or {{folder}}/{kind}/raw")
 
 
+def read_test(where: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The test split as uint8 images (N x H x W or N x H x W x C) and int64 labels."""
+    if SOURCE == "idx":
+        folder = Path(where)
+        return (read_idx(folder, "t10k-images-idx3-ubyte"),
+                read_idx(folder, "t10k-labels-idx1-ubyte").long())
+    if SOURCE == "npz":
+        import numpy as np
+
+        with np.load(where) as z:
+            return torch.from_numpy(z["x_test"]), torch.from_numpy(z["y_test"]).long()
+    from PIL import Image  # test/<class>/..., in torchvision ImageFolder's order
+
+    images, labels = [], []
+    exts = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+    for label, name in enumerate(CLASSES):
+        for root, _, files in sorted(os.walk(Path(where) / "test" / name, followlinks=True)):
+            for f in sorted(files):
+                if not f.lower().endswith(exts):
+                    continue
+                with Image.open(os.path.join(root, f)) as im:
+                    im = im.convert("L" if SHAPE[0] == 1 else "RGB")
+                    images.append(torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8)
+                                  .view(im.height, im.width, -1))
+                labels.append(label)
+    return torch.stack(images), torch.tensor(labels)
+
+
+def normalize(images: torch.Tensor) -> torch.Tensor:
+    """uint8 N x H x W or N x H x W x C -> the float N x C x H x W the net was trained on."""
+    x = images.unsqueeze(1) if images.dim() == 3 else images.permute(0, 3, 1, 2)
+    mean = torch.tensor(MEAN).view(1, -1, 1, 1)
+    std = torch.tensor(STD).view(1, -1, 1, 1)
+    return (x.float() / 255.0 - mean) / std
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 2000,
              bf16: bool = False) -> int:
@@ -93,27 +132,25 @@ def load(weights: str = str(Path(__file__).with_name("weights.pt"))) -> nn.Modul
 
 @torch.no_grad()
 def predict(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """Class indices (CLASSES[i] names them) for raw uint8 images, N x H x W."""
-    x = ((images.float() / 255.0 - MEAN) / STD).unsqueeze(1)
-    return model.eval()(x).argmax(1)
+    """Class indices (CLASSES[i] names them) for raw uint8 images, N x H x W or N x H x W x C."""
+    return model.eval()(normalize(images)).argmax(1)
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description="Evaluate this model on the {dataset} test set.")
-    p.add_argument("--data-dir", default=os.environ.get("NAS_DATA_DIR"),
-                   help="folder with t10k-*-ubyte[.gz] (default: $NAS_DATA_DIR)")
+    p = argparse.ArgumentParser(description="Evaluate this model on the {dataset} test split.")
+    p.add_argument("--data", "--data-dir", dest="data",
+                   default=DEFAULT_DATA or os.environ.get("NAS_DATA_DIR"),
+                   help="{data_help} (default: %(default)s)")
     p.add_argument("--weights", default=str(Path(__file__).with_name("weights.pt")))
     p.add_argument("--limit", type=int, default=None, help="first N test images only")
     p.add_argument("--json", action="store_true", help="print one JSON line")
     p.add_argument("--bf16", action="store_true",
                    help="evaluate in bf16 autocast + channels-last, as the model was trained")
     args = p.parse_args()
-    if args.data_dir is None:
-        sys.exit("error: give --data-dir DIR (the MNIST files) or set NAS_DATA_DIR")
-    folder = Path(args.data_dir)
-    x = read_idx(folder, "t10k-images-idx3-ubyte")[: args.limit]
-    y = read_idx(folder, "t10k-labels-idx1-ubyte")[: args.limit].long()
-    x = ((x.float() / 255.0 - MEAN) / STD).unsqueeze(1)
+    if args.data is None:
+        sys.exit("error: give --data {data_help}")
+    images, y = read_test(args.data)
+    x, y = normalize(images[: args.limit]), y[: args.limit]
     model = load(args.weights)
     n_params = sum(p.numel() for p in model.parameters())
     correct = evaluate(model, x, y, bf16=args.bf16)
@@ -135,17 +172,31 @@ def _init_line(layer, in_shape: tuple) -> str:
     return f"nn.{cls}({', '.join(parts)})"
 
 
-IDX_KINDS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}  # what model.py can read
+IDX_KINDS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}  # built-in IDX datasets
+DATA_HELP = {"idx": "DIR  (t10k-*-ubyte[.gz], directly or in {kind}/raw/)",
+             "npz": "FILE.npz  (x_test, y_test)", "folder": "DIR  (DIR/test/<class>/*)"}
 
 
-def render_model(spec: ArchSpec, title: str, info=None) -> str:
-    """The source of a standalone model.py for ``spec``, normalizing as ``info`` (a dataset)."""
+def data_source(dataset: str, data_dir: str | None) -> tuple[str, str, str | None]:
+    """(source kind, IDX kind, where model.py finds the test split by default) for a dataset."""
+    from nas.data import DEFAULT_SOURCES
+
+    if dataset in IDX_KINDS:
+        kind = IDX_KINDS[dataset]
+        return "idx", kind, data_dir if data_dir else DEFAULT_SOURCES.get(kind)
+    for prefix in ("npz", "folder"):
+        if dataset.startswith(prefix + ":"):
+            return prefix, "", str(Path(dataset[len(prefix) + 1:]).resolve())
+    raise NasError(f"export cannot read dataset {dataset!r}")
+
+
+def render_model(spec: ArchSpec, title: str, info=None, data_dir: str | None = None) -> str:
+    """The source of a standalone model.py for ``spec``, normalizing as ``info`` (a dataset)
+    and reading its test split from where the tool found it."""
     from nas.data import MNIST_INFO
 
     info_d = info or MNIST_INFO
-    if info_d.name not in IDX_KINDS:
-        raise NasError(f"export writes model.py for {', '.join(IDX_KINDS)} data; "
-                       f"{info_d.name} is not supported yet")
+    source, kind, default = data_source(info_d.name, data_dir)
     info = analyze(spec)
     shape: tuple = (spec.in_channels, spec.input_size, spec.input_size)
     init, forward = [], []
@@ -156,17 +207,20 @@ def render_model(spec: ArchSpec, title: str, info=None) -> str:
         shape = li.out_shape
     table = summary_frame(spec).to_string(index=False)
     return TEMPLATE.format(
-        dataset=info_d.name, kind=IDX_KINDS[info_d.name], mean=info_d.mean[0],
-        std=info_d.std[0], classes=list(info_d.classes),
+        dataset=info_d.name, kind=kind or "MNIST", shape=tuple(info_d.shape),
+        mean=list(info_d.mean), std=list(info_d.std), classes=list(info_d.classes),
+        source=source, default_data=default, data_help=DATA_HELP[source].format(kind=kind),
+        needs={"idx": "", "npz": " and numpy", "folder": " and Pillow"}[source],
         title=title, n_params=info.n_params, macs=info.macs, rf=info.rf, arch=describe(spec),
         table=table, init="\n".join(init), forward="\n".join(forward),
         final=".flatten(1)" if info.needs_flatten else "",
     )
 
 
-def check_export(out: Path, data_root: Path, limit: int | None, bf16: bool = False) -> dict:
+def check_export(out: Path, data_root: Path | str, limit: int | None,
+                 bf16: bool = False) -> dict:
     """Run the exported model.py in a fresh process; return its JSON result."""
-    cmd = [sys.executable, str(out / "model.py"), "--data-dir", str(data_root), "--json"]
+    cmd = [sys.executable, str(out / "model.py"), "--data", str(data_root), "--json"]
     if limit:
         cmd += ["--limit", str(limit)]
     if bf16:
@@ -191,26 +245,25 @@ def _write_and_check(out: Path, spec: ArchSpec, train_config: dict, weights: Pat
                      int8: bool = False) -> dict:
     """model.py, weights, spec, config and preset.json; then the fresh-process check."""
     from nas.data import prepare_raw
-    from nas.datasets import load_data
+    from nas.datasets import check_spec, load_data
 
-    if dataset not in IDX_KINDS:
-        raise NasError(f"export writes model.py for {', '.join(IDX_KINDS)} data; "
-                       f"{dataset} is not supported yet")
     info = load_data(dataset, data_dir, "cpu", 0).info
-    (out / "model.py").write_text(render_model(spec, title, info))
+    check_spec(spec, info)  # --dataset pointing at other images: one line
+    (out / "model.py").write_text(render_model(spec, title, info, data_dir))
     torch.save(torch.load(weights, map_location="cpu", weights_only=True), out / "weights.pt")
     write_json(out / "spec.json", spec.to_dict())
     write_json(out / "train_config.json", train_config)
     # The same design as a preset file: copy it into nas/found/ to ship it as `--preset NAME`.
     write_json(out / "preset.json", {"spec": spec.to_dict(), "train": train_config, **preset})
-    kind = IDX_KINDS[dataset]
-    raw = prepare_raw(data_dir, kind) / kind / "raw"
-    limit = n_test if n_test < 10000 else None
+    source, kind, where = data_source(dataset, data_dir)
+    if source == "idx":  # the files the tool itself read (decompressed, size-checked)
+        where = prepare_raw(data_dir, kind) / kind / "raw"
+    limit = n_test if n_test < len(load_data(dataset, data_dir, "cpu", 0).test) else None
     # Compare like with like: a model trained (and evaluated) in bf16 is checked in bf16;
     # its fp32 count is recorded too, since that is what `python model.py` prints by default.
     bf16 = bool(train_config.get("bf16"))
-    got = check_export(out, raw, limit, bf16=bf16)
-    fp32 = check_export(out, raw, limit) if bf16 else got
+    got = check_export(out, where, limit, bf16=bf16)
+    fp32 = check_export(out, where, limit) if bf16 else got
     n_params = analyze(spec).n_params
     result = {
         **result, "dataset": dataset, "recorded_correct": recorded, "n_test": n_test,
@@ -237,7 +290,8 @@ def _write_and_check(out: Path, spec: ArchSpec, train_config: dict, weights: Pat
 
 
 def export_trial(results_dir: Path, study_name: str, which: str, out: Path, force: bool,
-                 data_dir: str | None, onnx: bool = False, int8: bool = False) -> dict:
+                 data_dir: str | None, onnx: bool = False, int8: bool = False,
+                 dataset: str | None = None) -> dict:
     from nas.studyio import get_trial, load_study, study_dir, weights_path
 
     study = load_study(results_dir, study_name)
@@ -258,12 +312,18 @@ def export_trial(results_dir: Path, study_name: str, which: str, out: Path, forc
                    "enqueued": t.user_attrs.get("enqueued"), "val_acc": t.values[0],
                    "command": meta.get("command", "")},
     }
-    n_test = meta.get("eval_limit") or 10000
+    dataset = dataset or meta.get("dataset", "mnist")
+    from nas.datasets import check_spec, load_data
+
+    data = load_data(dataset, data_dir, "cpu", 0)
+    check_spec(spec, data.info)  # before the test accuracy below is computed on it
+    n_all = len(data.test)
+    n_test = min(meta.get("eval_limit") or n_all, n_all)
     if t.user_attrs.get("test_acc"):  # a search run with --record-test
         test_acc = t.user_attrs["test_acc"][-1]
     else:  # the search never looked: the export is the first to, with nas's own model
         test_acc = _test_acc(spec, t.user_attrs["train_config"], weights, data_dir, n_test,
-                             meta.get("dataset", "mnist"))
+                             dataset)
     result = {
         "study": study_name, "trial": t.number, "selection": which, "val_acc": t.values[0],
         "proposed_by": origin, "recorded_test_acc": test_acc,
@@ -271,7 +331,7 @@ def export_trial(results_dir: Path, study_name: str, which: str, out: Path, forc
     return _write_and_check(out, spec, t.user_attrs["train_config"], weights,
                             f"{study_name} trial {t.number}: {describe(spec)}", preset,
                             round(test_acc * n_test / 100), n_test, data_dir, result,
-                            meta.get("dataset", "mnist"), onnx, int8)
+                            dataset, onnx, int8)
 
 
 def _test_acc(spec: ArchSpec, train_config: dict, weights: Path, data_dir: str | None,
@@ -292,7 +352,8 @@ def _test_acc(spec: ArchSpec, train_config: dict, weights: Path, data_dir: str |
 
 
 def export_verified(results_dir: Path, name: str, seed: int | None, out: Path, force: bool,
-                    data_dir: str | None, onnx: bool = False, int8: bool = False) -> dict:
+                    data_dir: str | None, onnx: bool = False, int8: bool = False,
+                    dataset: str | None = None) -> dict:
     """A `nas verify` run's weights for one seed: trained on all 60,000 training images."""
     import pandas as pd
 
@@ -326,5 +387,5 @@ def export_verified(results_dir: Path, name: str, seed: int | None, out: Path, f
     return _write_and_check(out, spec, v["train_config"], weights,
                             f"{v['name']} ({name}, seed {seed}, 60,000 training images): "
                             f"{describe(spec)}", preset, round(final * n_test / 100), n_test,
-                            data_dir, result, v.get("dataset", {}).get("name", "mnist"), onnx,
-                            int8)
+                            data_dir, result,
+                            dataset or v.get("dataset", {}).get("name", "mnist"), onnx, int8)

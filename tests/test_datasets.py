@@ -106,6 +106,57 @@ def test_search_and_train_adapt_to_the_data(tmp_path, capsys):
                "--results-dir", str(tmp_path), "--no-progress"])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and "spec does not fit dataset" in err[-1]
+    # the export embeds the data's statistics and classes and checks itself on the npz's test
+    # split in a fresh process (export exits 2 unless model.py agrees to the image)
+    rc = main(["export", "n", "--results-dir", str(tmp_path), "--out", str(tmp_path / "e")])
+    assert rc == 0, capsys.readouterr().err
+    r = json.loads((tmp_path / "e" / "export.json").read_text())
+    assert r["dataset"] == name and r["exported_correct"] == r["recorded_correct"] > 0
+    rc = main(["export", "n", "--results-dir", str(tmp_path), "--out", str(tmp_path / "e2"),
+               "--dataset", "mnist"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and "spec does not fit dataset mnist" in err[-1]
+    _export_reads_class_folders(tmp_path, name)
+
+
+def _export_reads_class_folders(tmp_path, npz_name):
+    """The same images as class folders: model.py reads them as torchvision's ImageFolder
+    does, and predict() takes raw uint8 N x H x W x C images."""
+    import json
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    from nas.build import build
+    from nas.config import TrainConfig
+    from nas.export import render_model
+    from nas.spec import ArchSpec
+    from nas.train import evaluate
+
+    z = np.load(npz_name[4:])
+    for split in ("train", "test"):
+        for i, (img, label) in enumerate(zip(z[f"x_{split}"], z[f"y_{split}"], strict=True)):
+            d = tmp_path / "f" / split / f"c{label}"
+            d.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(img).save(d / f"{i:04d}.png")
+    data = load_data(f"folder:{tmp_path / 'f'}", None, "cpu", 0)
+    out = tmp_path / "e"
+    spec = ArchSpec.from_dict(json.loads((out / "spec.json").read_text()))
+    (out / "model.py").write_text(render_model(spec, "t", data.info))
+    net = build(spec)
+    net.load_state_dict(torch.load(out / "weights.pt", weights_only=True))
+    acc = evaluate(net, data.test, TrainConfig(bf16=False))[1]
+    res = subprocess.run([sys.executable, "model.py", "--json"], cwd=out, capture_output=True,
+                         text=True, check=True, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": ""})
+    got = json.loads(res.stdout)
+    assert got["total"] == len(data.test) and got["correct"] == round(acc * len(data.test) / 100)
+    code = (f"import numpy as np, torch, model; z = np.load({npz_name[4:]!r}); "
+            "print(int((model.predict(model.load(), torch.from_numpy(z['x_test'])) == "
+            "torch.from_numpy(z['y_test'])).sum()))")
+    res = subprocess.run([sys.executable, "-c", code], cwd=out, capture_output=True, text=True,
+                         check=True, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": ""})
+    assert int(res.stdout) == got["correct"]
 
 
 @pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(),
