@@ -7,7 +7,9 @@ A NasError becomes one line on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from nas.cli_common import EPILOG, _add_data_args, _epochs_note, _parse_seeds, _positive
@@ -288,8 +290,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    # SIGTERM (kill, timeout, a session's end) and SIGHUP (a closed terminal) stop a run as
+    # Ctrl-C does: a message, workers stopped, finished work kept. Their default action ends
+    # the process without a word and leaves spawned workers behind (docs/internals.md).
+    saved = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            if signal.getsignal(sig) is signal.SIG_DFL:
+                saved[sig] = signal.signal(sig, _interrupt)
     try:
         args = parser.parse_args(argv)
         return args._cmd.take_action(args)
@@ -298,9 +312,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except SystemExit as e:  # argparse: usage errors exit 2, --help exits 0
         return e.code if isinstance(e.code, int) else 2
-    except KeyboardInterrupt:
-        print("nas: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        print(f"nas: interrupted{f' ({e})' if str(e) else ''}", file=sys.stderr)
         return 130
+    finally:
+        for sig, handler in saved.items():  # main() called in-process (tests) leaves no trace
+            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":

@@ -176,6 +176,13 @@ def exit_with_parent() -> None:
     threading.Thread(target=watch, daemon=True, name="nas-parent-watch").start()
 
 
+def stop_pool(pool) -> None:
+    """Terminate a ProcessPoolExecutor's workers and cancel what has not started."""
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        proc.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
 def worker_threads(workers: int) -> int:
     """Threads for each of ``workers`` processes sharing this machine's cores."""
     return max(1, (os.cpu_count() or 1) // workers)
@@ -230,11 +237,19 @@ def train_seeds(
                     (out_dir / f.format(seed)).unlink(missing_ok=True)
         args = (spec.to_dict(), cfg.to_dict(), data_dir, str(data.train.device))
         ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(min(workers, len(seeds)), mp_context=ctx) as pool:
+        pool = ProcessPoolExecutor(min(workers, len(seeds)), mp_context=ctx)
+        try:
             jobs = [pool.submit(_seed_worker, *args, seed, str(out_dir), worker_threads(workers),
                                 limits, data.info.name) for seed in seeds]
             for job in jobs:
                 job.result()  # a worker's error is raised here
+        except BaseException:
+            # Ctrl-C, SIGTERM or a worker's error: stop the other seeds now. The executor's
+            # own exit would wait for them to finish, which looks like a hang; a terminated
+            # seed goes on from its last epoch's checkpoint with --resume.
+            stop_pool(pool)
+            raise
+        pool.shutdown()
         # every seed is on disk now: read them back, without a "reusing" line per seed
         histories = {seed: train_seed(spec, cfg, data, seed, out_dir, log=lambda _: None,
                                       resume=True) for seed in seeds}

@@ -151,3 +151,42 @@ def test_data_stats(capsys, tmp_path, data_dir):
     assert "60000" in lines["train (all)"] and "0.1307" in lines["train (all)"]
     assert "0.3081" in lines["train (all)"] and "10000" in lines["val"]
     assert (tmp_path / "data" / "samples.png").is_file()
+
+
+@pytest.mark.slow
+def test_sigterm_stops_verify_and_its_workers(tmp_path):
+    """A SIGTERM to the main process only (kill PID, timeout, a session's end) is Ctrl-C: one
+    message, the resume hint, exit 130, and the spawned seed workers stop with it. Its default
+    action used to end the process without a word and leave the workers idling."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    cmd = [sys.executable, "-m", "nas.cli", "verify", "--preset", "ref7070", "--epochs", "5",
+           "--seeds", "0,1", "--workers", "2", "--train-limit", "2000", "--eval-limit", "300",
+           "--results-dir", str(tmp_path), "--no-progress"]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "verify" / "ref7070" / "log.txt"
+    t0 = time.time()
+    while not (log.is_file() and "epoch  1" in log.read_text()):
+        assert p.poll() is None and time.time() - t0 < 240, p.stderr.read() if p.poll() else ""
+        time.sleep(0.2)
+    children = [int(c) for c in Path(f"/proc/{p.pid}/task/{p.pid}/children").read_text().split()]
+    assert children
+    p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    assert "interrupted (SIGTERM)" in err and "--resume" in log.read_text()
+
+    def alive(pid: int) -> bool:
+        try:  # an exited orphan may linger as a zombie where pid 1 does not reap
+            return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+        except FileNotFoundError:
+            return False
+
+    t0 = time.time()
+    while any(alive(c) for c in children):
+        assert time.time() - t0 < 20, [c for c in children if alive(c)]
+        time.sleep(0.2)
