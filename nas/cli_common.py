@@ -30,6 +30,11 @@ def _parse_seeds(text: str) -> list[int]:
         raise NasError(f"--seeds takes comma-separated integers, got {text!r}") from None
     if not seeds:
         raise NasError("--seeds is empty")
+    bad = [s for s in seeds if not 0 <= s < 2**32]
+    if bad:
+        raise NasError(f"--seeds must be in 0..2**32-1 (NumPy's and Optuna's range), got {bad[0]}")
+    if len(set(seeds)) != len(seeds):
+        raise NasError(f"--seeds repeats a seed: {text} (the same seed trains the same net)")
     return seeds
 
 

@@ -6,6 +6,7 @@ Search spaces, presets and the CLI import these without paying for torch or Optu
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 from nas.errors import NasError
@@ -49,8 +50,21 @@ class TrainConfig:
     ema: float = 0.0  # > 0: evaluate and keep an exponential moving average of the weights
 
     def validate(self) -> TrainConfig:
+        _check_types(self)  # JSON gives strings and nulls: say which key, before comparing
         checks = [
             (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
+            (self.eval_batch_size >= 1, f"eval_batch_size must be >= 1, got "
+                                        f"{self.eval_batch_size}"),
+            (self.lr <= 10, f"learning rate must be <= 10, got {self.lr}"),
+            (self.weight_decay >= 0, f"weight decay must be >= 0, got {self.weight_decay}"),
+            (self.schedule != "onecycle" or 0 < self.pct_start < 1,
+             f"pct_start must be in (0, 1), got {self.pct_start}"),
+            (self.step_size >= 1, f"step_size must be >= 1, got {self.step_size}"),
+            (0 < self.gamma <= 1, f"gamma must be in (0, 1], got {self.gamma}"),
+            (0 <= self.rotate_deg <= 180, f"rotate_deg must be in [0, 180], got "
+                                          f"{self.rotate_deg}"),
+            (0 <= self.translate < 1, f"translate must be in [0, 1), got {self.translate}"),
+            (0 <= self.scale < 1, f"scale must be in [0, 1), got {self.scale}"),
             (self.batch_size >= 1, f"batch size must be >= 1, got {self.batch_size}"),
             (self.optimizer in OPTIMIZERS, f"unknown optimizer {self.optimizer!r} (sgd|adam)"),
             (self.lr > 0, f"learning rate must be > 0, got {self.lr}"),
@@ -90,6 +104,28 @@ class TrainConfig:
         if "knots" in d:  # JSON lists back to the hashable tuples a frozen dataclass keeps
             d["knots"] = tuple(tuple(k) for k in d["knots"])
         return cls(**d)
+
+
+def _check_types(cfg) -> None:
+    """Each field of the type its annotation names; numbers finite. One NasError line."""
+    for f in dataclasses.fields(cfg):
+        v = getattr(cfg, f.name)
+        kind = str(f.type)
+        if kind == "bool | None" and v is None:
+            continue
+        if kind.startswith("bool"):
+            ok = isinstance(v, bool)
+        elif kind == "int":
+            ok = isinstance(v, int) and not isinstance(v, bool)
+        elif kind == "float":
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        elif kind == "str":
+            ok = isinstance(v, str)
+        else:  # tuple: checked by its own rule (knots)
+            ok = isinstance(v, tuple)
+        if not ok:
+            raise NasError(f"training config {f.name} must be {kind.replace(' | None', '')}"
+                           f"{' (finite)' if kind == 'float' else ''}, got {v!r}")
 
 
 def _good_knots(knots) -> bool:

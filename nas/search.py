@@ -548,8 +548,10 @@ def check_config(cfg: SearchConfig) -> SearchConfig:
             raise NasError(f"{flag} must be >= 1, got {v}")
     if cfg.race_top < 0 or cfg.race_seeds < 0:
         raise NasError("--race-top and --race-seeds must be >= 0")
-    if cfg.timeout_s is not None and cfg.timeout_s <= 0:
+    if cfg.timeout_s is not None and not 0 < cfg.timeout_s < float("inf"):
         raise NasError(f"--timeout must be > 0 seconds, got {cfg.timeout_s:g}")
+    if not 0 <= cfg.seed < 2**32:
+        raise NasError(f"--seed must be in 0..2**32-1 (Optuna's range), got {cfg.seed}")
     if cfg.val_size < 1:
         raise NasError(f"--val-size must be >= 1: the search selects on validation images, "
                        f"got {cfg.val_size}")

@@ -47,6 +47,17 @@ def test_bad_inputs(capsys, tmp_path):
     one_line_error(capsys, "train", "--preset", "baseline", "--data-dir",
                    str(tmp_path / "missing"), match="no MNIST in")
     one_line_error(capsys, "summary", "--spec", str(tmp_path / "none.json"), match="cannot read")
+    for seeds, match in (("-1", "0..2**32-1"), ("1,1", "repeats a seed"), ("x", "integers")):
+        one_line_error(capsys, "verify", "--preset", "baseline", "--seeds", seeds, match=match)
+    from nas.presets import get_preset
+
+    (tmp_path / "spec.json").write_text(get_preset("baseline").spec.to_json())
+    for cfg, match in (({"lr": "0.1"}, "lr must be float"), ({"lr": 1e9}, "must be <= 10"),
+                       ({"epochs": 2.5}, "epochs must be int"), ({"bf16": "yes"}, "bf16 must"),
+                       ({"gamma": 0, "schedule": "step"}, "gamma must be in (0, 1]"),
+                       ({"momentum": 0.01}, "onecycle cycles SGD momentum")):
+        (tmp_path / "train_config.json").write_text(json.dumps(cfg))
+        one_line_error(capsys, "train", "--spec", str(tmp_path / "spec.json"), match=match)
 
 
 def test_train_writes_files(capsys, tmp_path, data_dir, monkeypatch):
