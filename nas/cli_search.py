@@ -191,8 +191,11 @@ class Report:
                   "int8": (meta.get("max_int8_kb") or 0) * 1000 or None}.get(args.x)
         path = write_report(study, args.results_dir, meta.get("max_params", 8000), args.x,
                             budget)
+        from nas.studyio import cost_text, search_cost
+
+        cost = search_cost(study, study_dir(args.results_dir, args.study) / "study.json")
         print(f"report: {path}\ntrials: {Path(path).with_name('trials.csv')} "
-              f"and trials.parquet")
+              f"and trials.parquet\ncost: {cost_text(cost)}")
         return 0
 
 

@@ -684,8 +684,9 @@ def run_search(cfg: SearchConfig, log=print) -> Outcome:
         f"{c['rejected']} rejected by budget ({c['reject_ms_total']:.0f} ms in all, "
         f"{mean_ms:.1f} ms each), {c['pruned']} stopped early, {c['failed']} failed; "
         f"this run {wall / 60:.1f} min")
-    from nas.studyio import top_table
+    from nas.studyio import cost_text, search_cost, top_table
 
+    log(f"cost: {cost_text(search_cost(study, out_dir / 'study.json'))}")
     table = top_table(study)
     if table:
         log(table)

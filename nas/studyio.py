@@ -219,3 +219,54 @@ def top_table(study: optuna.Study, k: int = 10) -> str:
         cols = [c for c in cols if "test" not in c]
     return "top trials (selected on validation accuracy):\n" + df[cols].head(k).to_string(
         index=False, float_format=lambda v: f"{v:.2f}")
+
+
+def search_cost(study: optuna.Study, study_json: Path | None = None) -> dict:
+    """What a search spent, in candidates and full-candidate equivalents (FCE).
+
+    One FCE is one full-length training on all the search's training images: a rung of E
+    epochs on a fraction F of them costs E * F / epochs of it. The seed race (race.json beside
+    study.json) adds one FCE per run. Wall time runs from the first trial's start to the last
+    trial's end, or to the winner's naming when the race ran.
+    """
+    from datetime import datetime
+
+    meta = json.loads(study_json.read_text()) if study_json and study_json.is_file() else {}
+    epochs = meta.get("epochs") or 15
+    trained = [t for t in study.get_trials(deepcopy=False)
+               if t.user_attrs.get("rungs") or t.user_attrs.get("history")]
+    rungs_cfg = meta.get("rungs") or []
+    at_rung: dict[int, int] = {}
+    fce = 0.0
+    for t in trained:
+        for r in t.user_attrs.get("rungs") or []:
+            at_rung[r["rung"]] = at_rung.get(r["rung"], 0) + 1
+            frac = (rungs_cfg[r["rung"]][1] if r["rung"] < len(rungs_cfg) else None)
+            fce += r["epochs"] * (frac if frac else 1.0) / epochs
+        fce += len(t.user_attrs.get("history") or []) / epochs
+    race_path = study_json.with_name("race.json") if study_json else None
+    race_runs = len(json.loads(race_path.read_text())["runs"]) if race_path and \
+        race_path.is_file() else 0
+    starts = [t.datetime_start for t in trained if t.datetime_start]
+    ends = [t.datetime_complete for t in trained if t.datetime_complete]
+    named = (meta.get("winner") or {}).get("named")
+    if named:
+        ends.append(datetime.fromisoformat(named))
+    wall_s = (max(ends) - min(starts)).total_seconds() if starts and ends else 0.0
+    full = sum(bool(t.user_attrs.get("history")) for t in trained)
+    return {
+        "candidates": len(trained), "at_rung": dict(sorted(at_rung.items())), "full": full,
+        "race_runs": race_runs, "fce": round(fce + race_runs, 2),
+        "fce_search": round(fce, 2), "wall_s": round(wall_s),
+        "candidates_per_hour": round(len(trained) / (wall_s / 3600), 1) if wall_s else None,
+    }
+
+
+def cost_text(c: dict) -> str:
+    rungs = ", ".join(f"{n} at rung {k}" for k, n in c["at_rung"].items())
+    return (f"{c['candidates']} candidates trained ({rungs + ', ' if rungs else ''}"
+            f"{c['full']} to full length), {c['race_runs']} race runs; "
+            f"{c['fce']:.1f} full-candidate equivalents ({c['fce_search']:.1f} before the race) "
+            f"in {c['wall_s'] / 60:.0f} min wall: "
+            + (f"{c['candidates_per_hour']:.0f} candidates/hour" if c["candidates_per_hour"]
+               else "-"))

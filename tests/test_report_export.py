@@ -58,6 +58,19 @@ def test_report_files_and_screenshot(capsys, results, tmp_path):
     assert '<script src="../plotly.min.js">' in page and "cdn.plot.ly" not in page
     assert "Pareto" in page and "Top trials" in page and "rejected by budget" in page
     assert (results / "plotly.min.js").stat().st_size > 1_000_000
+    # what the search spent: 4 candidates at one rung of 1 epoch on half the images (1/4 of a
+    # 2-epoch training each), the survivors 2 epochs, and 1 race run
+    from nas.studyio import load_study
+
+    st = load_study(results, "s")
+    full = sum(bool(t.user_attrs.get("history")) for t in st.trials)
+    rung = sum(bool(t.user_attrs.get("rungs")) for t in st.trials)
+    assert f"cost: {rung} candidates trained ({rung} at rung 0, {full} to full length), 1 race" \
+        in out
+    from nas.studyio import search_cost
+
+    c = search_cost(st, d / "study.json")
+    assert c["fce"] == pytest.approx(rung * 0.25 + full + 1, abs=0.01) and c["wall_s"] > 0
     assert not (d / "plotly.min.js").exists()
     # any size figure on the x-axis
     rc, _, err = nas(capsys, "report", "s", "--x", "macs", "--results-dir", str(results))
