@@ -58,13 +58,37 @@ def data_stats(data: Data, full: Data | None = None) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def save_sample_grid(data: Data, out_dir: Path, n: int = 64) -> Path:
-    """The first n training images as an 8-wide PNG grid."""
-    from torchvision.utils import save_image
+def save_sample_grid(data: Data, out_dir: Path, per_class: int = 8, max_classes: int = 20) -> Path:
+    """A PNG with one row per class: its name, then its first ``per_class`` training images.
+
+    Up to ``max_classes`` rows; small images are enlarged (nearest neighbour) to about 56 px.
+    """
+    from PIL import Image, ImageDraw, ImageFont
 
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "samples.png"
-    save_image(data.train.images[:n].float() / 255.0, path, nrow=8, padding=2)
+    c, h, w = data.info.shape
+    zoom = max(1, 56 // max(h, w))
+    tile_h, tile_w, pad = h * zoom, w * zoom, 4
+    try:
+        font = ImageFont.load_default(size=max(12, tile_h // 4))
+    except TypeError:  # Pillow < 10.1: one bitmap size
+        font = ImageFont.load_default()
+    classes = list(enumerate(data.info.classes))[:max_classes]
+    label_w = int(max(font.getlength(name) for _, name in classes)) + 2 * pad
+    sheet = Image.new("RGB", (label_w + per_class * (tile_w + pad) + pad,
+                              len(classes) * (tile_h + pad) + pad), "white")
+    draw = ImageDraw.Draw(sheet)
+    for row, (k, name) in enumerate(classes):
+        top = pad + row * (tile_h + pad)
+        draw.text((pad, top + tile_h // 2), name, fill="black", font=font, anchor="lm")
+        idx = (data.train.y == k).nonzero().flatten()[:per_class]
+        for col, i in enumerate(idx.tolist()):
+            img = data.train.images[i].cpu()
+            arr = img[0].numpy() if c == 1 else img.permute(1, 2, 0).numpy()
+            tile = Image.fromarray(arr).resize((tile_w, tile_h), Image.NEAREST)
+            sheet.paste(tile, (label_w + col * (tile_w + pad), top))
+    sheet.save(path)
     return path
 
 

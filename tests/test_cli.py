@@ -161,7 +161,18 @@ def test_data_stats(capsys, tmp_path, data_dir):
     lines = {line.split("  ")[0]: line for line in out.splitlines()}
     assert "60000" in lines["train (all)"] and "0.1307" in lines["train (all)"]
     assert "0.3081" in lines["train (all)"] and "10000" in lines["val"]
-    assert (tmp_path / "data" / "samples.png").is_file()
+    from PIL import Image
+
+    with Image.open(tmp_path / "data" / "samples.png") as im:  # 10 rows of 8 56-px digits
+        assert im.height == 10 * (56 + 4) + 4 and im.width > 8 * (56 + 4)
+        # row k holds digit k, enlarged: the tile matches the first training image of class k
+        from nas.data import load_mnist
+
+        mnist = load_mnist(None, "cpu", 10000)
+        first3 = mnist.train.images[(mnist.train.y == 3).nonzero()[0, 0], 0]
+        left = im.width - 8 * (56 + 4) - 4  # past the class names
+        tile = im.crop((left, 4 + 3 * 60, left + 56, 4 + 3 * 60 + 56)).convert("L")
+        assert tile.resize((28, 28), Image.NEAREST).tobytes() == first3.numpy().tobytes()
 
 
 @pytest.mark.slow
