@@ -247,3 +247,20 @@ def test_export_onnx_and_int8(capsys, results, tmp_path):
     assert sess.get_inputs()[0].type == "tensor(uint8)"  # normalization is inside the graph
     logits = sess.run(None, {"images": np.zeros((3, 1, 28, 28), np.uint8)})[0]
     assert logits.shape == (3, 10)
+
+
+@pytest.mark.slow
+def test_export_onnx_with_the_dynamo_exporter(capsys, results, tmp_path, monkeypatch):
+    """The exporter used where PyTorch has dropped the TorchScript one: same checks."""
+    pytest.importorskip("onnxscript")
+    monkeypatch.setenv("NAS_ONNX_DYNAMO", "1")
+    out = tmp_path / "dyn"
+    rc, _, err = nas(capsys, "export", "s", "--results-dir", str(results), "--out", str(out),
+                     "--int8")
+    assert rc == 0, err
+    d = json.loads((out / "export.json").read_text())["deploy"]
+    assert d["onnx_differ_from_torch"] <= 2 and abs(d["int8_acc"] - d["onnx_acc"]) < 5
+    import onnx
+
+    names = [n.name for n in onnx.load(str(out / "model.onnx")).graph.node]
+    assert all(n.startswith("node_") for n in names)  # dynamo's names; TorchScript's are /Div
