@@ -55,7 +55,6 @@ class TrainConfig:
             (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
             (self.eval_batch_size >= 1, f"eval_batch_size must be >= 1, got "
                                         f"{self.eval_batch_size}"),
-            (self.lr <= 10, f"learning rate must be <= 10, got {self.lr}"),
             (self.weight_decay >= 0, f"weight decay must be >= 0, got {self.weight_decay}"),
             (self.schedule != "onecycle" or 0 < self.pct_start < 1,
              f"pct_start must be in (0, 1), got {self.pct_start}"),
