@@ -384,3 +384,67 @@ def test_journal_torn_or_corrupt(capsys, tmp_path):
     journal.write_bytes(b"\n".join(lines))
     rc, _, err = nas(capsys, "report", "j", "--results-dir", str(tmp_path))
     assert rc == 2 and "line 4 is not a valid record" in err and "head -n 3" in err
+
+
+WRAPPED = """import multiprocessing, os, pathlib, time
+from nas.spaces import get_space
+
+_inner = get_space("general").sample
+FLAG = pathlib.Path(__file__).with_name("worker.pid")
+
+
+def in_worker():
+    return multiprocessing.parent_process() is not None  # a spawned search worker
+"""
+
+
+@pytest.mark.slow
+def test_a_crashed_worker_is_reported_and_the_run_fails(capsys, tmp_path):
+    """--workers 2 whose worker dies (exit code 7): the main process finishes the trials, then
+    says which process died with which code, in one line, and exits non-zero."""
+    space = tmp_path / "crash.py"
+    space.write_text(WRAPPED + "\n\ndef sample(trial):\n    if in_worker():\n"
+                     "        FLAG.write_text(str(os.getpid()))\n        os._exit(7)\n"
+                     "    t0 = time.time()\n"  # the main process waits until the worker died
+                     "    while not FLAG.exists() and time.time() - t0 < 120:\n"
+                     "        time.sleep(0.1)\n"
+                     "    return _inner(trial)\n")
+    rc, out, err = nas(capsys, "search", "--space", str(space), "--study", "c", "--trials", "2",
+                       "--workers", "2", "--results-dir", str(tmp_path), *TINY)
+    assert rc == 2
+    last = err.strip().splitlines()[-1]
+    worker = (tmp_path / "worker.pid").read_text()
+    assert f"worker process(es) died: pid {worker} exit code 7" in last
+    assert "winner" not in (tmp_path / "c" / "study.json").read_text()  # no race after a crash
+
+
+@pytest.mark.slow
+def test_an_error_in_the_main_process_stops_the_workers(tmp_path):
+    """The main process fails while its worker trains: one error line, exit 2, and the worker
+    is gone at once rather than training on behind a terminal that looks hung."""
+    space = tmp_path / "mainfail.py"
+    space.write_text(WRAPPED + "\n\ndef sample(trial):\n    if in_worker():\n"
+                     "        if not FLAG.exists():\n"  # its mtime: the worker's first sample
+                     "            FLAG.write_text(str(os.getpid()))\n"
+                     "        return _inner(trial)\n"
+                     "    t0 = time.time()\n"
+                     "    while not FLAG.exists() and time.time() - t0 < 120:\n"
+                     "        time.sleep(0.1)\n"
+                     "    raise RuntimeError('the main process fails')\n")
+    p = subprocess.Popen([sys.executable, "-m", "nas.cli", "search", "--space", str(space),
+                          "--study", "m", "--trials", "50", "--workers", "2", "--results-dir",
+                          str(tmp_path), *TINY], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    # 50 candidates would keep the worker busy for minutes: the main process must not wait
+    _, err = p.communicate(timeout=180)
+    assert p.returncode == 2 and "the main process fails" in err.strip().splitlines()[-1], err
+    worker = int((tmp_path / "worker.pid").read_text())
+    assert time.time() - (tmp_path / "worker.pid").stat().st_mtime < 15
+
+    def alive(pid: int) -> bool:
+        try:  # an exited orphan may linger as a zombie where pid 1 does not reap
+            return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+        except FileNotFoundError:
+            return False
+
+    wait_for(lambda: not alive(worker), timeout=10)
