@@ -537,9 +537,12 @@ def check_config(cfg: SearchConfig) -> SearchConfig:
     if not cfg.budgets():
         raise NasError("give a budget: --max-params, --max-macs, --max-peak-kb or --max-int8-kb")
     for flag, v in positive.items():
-        if v < 1:
-            raise NasError(f"{flag} must be >= {2 if flag == '--eta' else 1}, "
+        if not 1 <= v < float("inf"):  # NaN fails this too
+            raise NasError(f"{flag} must be >= {2 if flag == '--eta' else 1} and finite, "
                            f"got {v + (flag == '--eta')}")
+    if cfg.workers > 4 * (os.cpu_count() or 1):
+        raise NasError(f"--workers {cfg.workers} is more than 4 per CPU core "
+                       f"({os.cpu_count()} here): each worker is a process with its own data")
     if cfg.startup_trials < 0:
         raise NasError(f"--startup-trials must be >= 0, got {cfg.startup_trials}")
     for flag, v in (("--train-limit", cfg.train_limit), ("--eval-limit", cfg.eval_limit),

@@ -120,6 +120,9 @@ def test_search_bad_inputs(capsys, tmp_path):
     sampling = tmp_path / "boom2.py"
     sampling.write_text("def sample(trial):\n    raise ValueError('bad sample')\n")
     error_line(capsys, "search", "--space", str(sampling), *r, *TINY, match="bad sample")
+    error_line(capsys, "search", "--max-peak-kb", "nan", *r, *TINY, match="finite, got nan")
+    error_line(capsys, "search", "--workers", "100000", *r, *TINY, match="4 per CPU core")
+    assert not (tmp_path / "general-8k").exists()  # refused before a study is made
     line = error_line(capsys, "search", "--study", "tiny", "--max-params", "100",
                       "--max-rejections", "20", *r, *TINY, match="below every net")
     assert "20 candidates in a row" in line
