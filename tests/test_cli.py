@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from procs import alive, wait_for
 
 from nas.cli import main
 
@@ -202,13 +203,4 @@ def test_sigterm_stops_verify_and_its_workers(tmp_path):
     assert p.returncode == 130, err
     assert "interrupted (SIGTERM)" in err and "--resume" in log.read_text()
 
-    def alive(pid: int) -> bool:
-        try:  # an exited orphan may linger as a zombie where pid 1 does not reap
-            return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
-        except FileNotFoundError:
-            return False
-
-    t0 = time.time()
-    while any(alive(c) for c in children):
-        assert time.time() - t0 < 20, [c for c in children if alive(c)]
-        time.sleep(0.2)
+    wait_for(lambda: not any(alive(c) for c in children), timeout=20)

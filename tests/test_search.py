@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from procs import alive, wait_for
 
 from nas.cli import main
 
@@ -159,15 +160,6 @@ def start(tmp_path, name, trials, *extra):
            "--results-dir", str(tmp_path), *TINY, *extra]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
-
-
-def wait_for(pred, timeout=120):
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        if pred():
-            return
-        time.sleep(0.3)
-    raise AssertionError("timed out")
 
 
 def n_state(tmp_path, name, state):
@@ -323,12 +315,6 @@ def test_workers_exit_when_their_parent_is_killed(tmp_path):
     parent.kill()
     parent.wait()
 
-    def alive(pid: int) -> bool:
-        try:  # an exited orphan may linger as a zombie where pid 1 does not reap
-            return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
-        except FileNotFoundError:
-            return False
-
     wait_for(lambda: not alive(child), timeout=20)
 
 
@@ -443,11 +429,5 @@ def test_an_error_in_the_main_process_stops_the_workers(tmp_path):
     assert p.returncode == 2 and "the main process fails" in err.strip().splitlines()[-1], err
     worker = int((tmp_path / "worker.pid").read_text())
     assert time.time() - (tmp_path / "worker.pid").stat().st_mtime < 15
-
-    def alive(pid: int) -> bool:
-        try:  # an exited orphan may linger as a zombie where pid 1 does not reap
-            return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
-        except FileNotFoundError:
-            return False
 
     wait_for(lambda: not alive(worker), timeout=10)
