@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# One budget's proof, as the README reports it (issue 14): the default search, then its winner
+# judged by `nas verify` on seeds 0,1,2 and on seeds nobody used before (10,11,12).
+#
+#   bench/prove.sh general-4k --max-params 4000
+#   bench/prove.sh fashion-8k --max-params 8000 --dataset fashion-mnist
+#   bench/prove.sh macs-500k --max-params 0 --max-macs 500000
+#
+# Everything after the study name goes to `nas search` (with --timeout 7200 --workers 2
+# unless given). Run it in the background; run it again to go on: a search that has named its
+# winner is not run again, and verify runs resume seed by seed. Log: results/STUDY.log.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+study=${1:?usage: bench/prove.sh STUDY [nas search flags]}
+shift
+nas=${NAS:-.venv/bin/nas}
+# MNIST from ../shared/data unless NAS_DATA_DIR says otherwise, as `make search` does
+[ -n "${NAS_DATA_DIR:-}" ] || { [ -d ../shared/data ] && export NAS_DATA_DIR="$(cd ../shared/data && pwd)"; }
+log=results/$study.log
+mkdir -p results
+extra=()
+[[ " $* " == *" --timeout "* ]] || extra+=(--timeout 7200)
+[[ " $* " == *" --workers "* ]] || extra+=(--workers 2)
+if ! grep -q '"winner"' "results/$study/study.json" 2>/dev/null; then
+  echo "$ nas search --study $study $* ${extra[*]} --no-progress  # $(date -u +%FT%TZ)" >> "$log"
+  "$nas" search --study "$study" "$@" "${extra[@]}" --no-progress >> "$log" 2>&1
+fi
+# Three seeds at once, one thread each: 2 cores, 3 processes, no core idle for a third round.
+for seeds in 0,1,2 10,11,12; do
+  name=$study-winner-seeds${seeds//,/-}
+  echo "$ nas verify $study --trial winner --seeds $seeds --name $name  # $(date -u +%FT%TZ)" >> "$log"
+  "$nas" verify "$study" --trial winner --seeds "$seeds" --workers 3 --resume --name "$name" \
+    --no-progress >> "$log" 2>&1
+done
+echo "done: results/$study/ and results/verify/$study-winner-seeds*/  # $(date -u +%FT%TZ)" >> "$log"
