@@ -32,6 +32,19 @@ def race_seeds(n: int) -> list[int]:
     return [SEED0 + s for s in range(n)]
 
 
+def plan(needs: list[float], workers: int, now: float, end: float | None) -> list[bool]:
+    """Which runs, in order, end before ``end`` on a pool of ``workers``: each starts when a
+    worker frees up and takes its ``needs`` seconds."""
+    free, ok = [now] * workers, []
+    for need in needs:
+        k = free.index(min(free))
+        fits = end is None or free[k] + need <= end
+        if fits:
+            free[k] += need
+        ok.append(fits)
+    return ok
+
+
 def _run(spec: dict, tcfg: dict, seed: int, cfg: SearchConfig, threads: int | None) -> dict:
     """One race run (in this process or a spawned one): validation accuracy and seconds."""
     import dataclasses
@@ -70,12 +83,12 @@ def race(cfg: SearchConfig, study: optuna.Study, out_dir: Path, end: float | Non
     jobs = [(t, s) for s in race_seeds(cfg.race_seeds) for t in top
             if f"{t.number}:{s}" not in runs]  # seed by seed, so a cut race stays fair
     t_full = full_train_s(study) or 0.0
-    skipped = []
+    # each run takes about its trial's own full-length training, +5%
+    needs = [t.user_attrs.get("full_train_s", t_full) * 1.05 for t, _ in jobs]
     if jobs:
         log(f"seed race: top {len(top)} by validation (trials "
             f"{', '.join(str(t.number) for t in top)}) on {cfg.race_seeds} fresh seeds each: "
-            f"{len(jobs)} full-length trainings, ~{len(jobs) * t_full / cfg.workers / 60:.0f} "
-            "min")
+            f"{len(jobs)} full-length trainings, ~{sum(needs) / cfg.workers / 60:.0f} min")
 
     def save(t, seed, r) -> None:
         runs[f"{t.number}:{seed}"] = {"trial": t.number, "seed": seed, **r}
@@ -83,26 +96,18 @@ def race(cfg: SearchConfig, study: optuna.Study, out_dir: Path, end: float | Non
         log(f"race: trial {t.number} seed {seed} val {r['val_acc']:.2f}% "
             f"({r['seconds'] / 60:.1f} min)")
 
-    def fits(n_parallel: int) -> bool:
-        return end is None or time.time() + t_full * 1.05 <= end or n_parallel == 0
-
+    runs_ok = plan(needs, cfg.workers, time.time(), end)
+    skipped = [(t.number, s) for (t, s), ok in zip(jobs, runs_ok, strict=True) if not ok]
+    jobs = [job for job, ok in zip(jobs, runs_ok, strict=True) if ok]
     if cfg.workers > 1 and len(jobs) > 1:
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(cfg.workers, mp_context=ctx) as pool:
-            futures = {}
-            for t, s in jobs:
-                if not fits(0 if not futures else 1):
-                    skipped.append((t.number, s))
-                    continue
-                futures[pool.submit(_run, t.user_attrs["spec"], t.user_attrs["train_config"],
-                                    s, cfg, worker_threads(cfg.workers))] = (t, s)
+            futures = {pool.submit(_run, t.user_attrs["spec"], t.user_attrs["train_config"], s,
+                                   cfg, worker_threads(cfg.workers)): (t, s) for t, s in jobs}
             for f, (t, s) in futures.items():
                 save(t, s, f.result())
     else:
         for t, s in jobs:
-            if not fits(1):
-                skipped.append((t.number, s))
-                continue
             save(t, s, _run(t.user_attrs["spec"], t.user_attrs["train_config"], s, cfg, None))
     if skipped:
         log(f"race: {len(skipped)} runs left out, they would end after --timeout: {skipped}")

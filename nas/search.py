@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import multiprocessing
 import os
 import queue
@@ -44,9 +45,9 @@ from nas.runs import check_writable, environment, exit_with_parent, worker_threa
 from nas.spaces import get_space
 from nas.spec import SpecError, analyze, describe
 from nas.studyio import (
-    full_train_s,
     is_rejected,
     open_storage,
+    race_train_s,
     study_dir,
     trials_frame,
     weights_path,
@@ -125,8 +126,10 @@ class Deadline:
         cfg = self.cfg
         if cfg.multi or not cfg.race_top or not cfg.race_seeds:
             return self.end
-        t_full = full_train_s(study)
-        runs = cfg.race_top * cfg.race_seeds / cfg.workers
+        # the race's own candidates' time, not the median candidate's: the best are often the
+        # larger, slower nets, and with the median the race of general-8k (2026-11-25) overran
+        t_full = race_train_s(study, cfg.race_top)
+        runs = math.ceil(cfg.race_top * cfg.race_seeds / cfg.workers)  # rounds of the pool
         # x1.25: the race's first run starts when the last candidate's epoch ends
         reserve = runs * t_full * 1.25 if t_full else 0.3 * cfg.timeout_s
         return self.end - reserve

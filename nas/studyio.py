@@ -146,6 +146,14 @@ def full_train_s(study: optuna.Study) -> float | None:
     return statistics.median(times) if times else None
 
 
+def race_train_s(study: optuna.Study, k: int) -> float | None:
+    """Seconds of the longest full-length training among the top ``k`` by validation: the
+    race retrains exactly those, and the best are often the larger, slower nets."""
+    top = sorted((t for t in completed(study) if "full_train_s" in t.user_attrs),
+                 key=lambda t: -t.values[0])[:k]
+    return max(t.user_attrs["full_train_s"] for t in top) if top else None
+
+
 def winner(study_json: Path) -> dict | None:
     """The seed race's winner as written in study.json, or None."""
     if not study_json.is_file():

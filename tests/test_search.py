@@ -431,3 +431,14 @@ def test_an_error_in_the_main_process_stops_the_workers(tmp_path):
     assert time.time() - (tmp_path / "worker.pid").stat().st_mtime < 15
 
     wait_for(lambda: not alive(worker), timeout=10)
+
+
+def test_race_plan_follows_the_pool():
+    """Race runs are planned as the pool runs them: 6 runs of 100 s on 2 workers take three
+    rounds, so with 250 s left the third round is left out, not started past --timeout."""
+    from nas.race import plan
+
+    assert plan([100] * 6, 2, 0.0, 250.0) == [True] * 4 + [False] * 2
+    assert plan([100] * 6, 2, 0.0, None) == [True] * 6
+    assert plan([100] * 6, 1, 0.0, 350.0) == [True] * 3 + [False] * 3
+    assert plan([300, 100, 100], 2, 0.0, 250.0) == [False, True, True]
