@@ -127,7 +127,7 @@ class Deadline:
         if cfg.multi or not cfg.race_top or not cfg.race_seeds:
             return self.end
         # the race's own candidates' time, not the median candidate's: the best are often the
-        # larger, slower nets, and with the median the race of general-8k (2026-11-25) overran
+        # larger, slower nets (general-8k, 2026-11-25: median 214 s, top 3 up to 219 s)
         t_full = race_train_s(study, cfg.race_top)
         runs = math.ceil(cfg.race_top * cfg.race_seeds / cfg.workers)  # rounds of the pool
         # x1.25: the race's first run starts when the last candidate's epoch ends
