@@ -235,7 +235,8 @@ def search_cost(study: optuna.Study, study_json: Path | None = None) -> dict:
     One FCE is one full-length training on all the search's training images: a rung of E
     epochs on a fraction F of them costs E * F / epochs of it. The seed race (race.json beside
     study.json) adds one FCE per run. Wall time runs from the first trial's start to the last
-    trial's end, or to the winner's naming when the race ran.
+    trial's end, or to the winner's naming when the race ran; for a study resumed later it
+    includes the pause.
     """
     from datetime import datetime
 
