@@ -135,6 +135,8 @@ class Split:
     std: tuple = (STD,)
 
     def __post_init__(self):
+        if self.images.dtype != torch.uint8:  # x_at normalizes a copy in place: never the data
+            raise TypeError(f"Split keeps uint8 images, got {self.images.dtype}")
         if len(self.mean) == 1:  # python floats: MNIST's numbers, exactly as earlier versions
             self._m, self._s = self.mean[0], self.std[0]
         else:
@@ -150,7 +152,9 @@ class Split:
 
     def x_at(self, idx) -> torch.Tensor:
         """Normalized float32 images ``images[idx]``: idx is a slice or an index tensor."""
-        return (self.images[idx].float() / 255.0 - self._m) / self._s
+        # the same three operations as ever, in place on the fresh float copy: no temporaries
+        # per batch
+        return self.images[idx].float().div_(255.0).sub_(self._m).div_(self._s)
 
     @property
     def x(self) -> torch.Tensor:

@@ -247,7 +247,8 @@ def _write_and_check(out: Path, spec: ArchSpec, train_config: dict, weights: Pat
     from nas.data import prepare_raw
     from nas.datasets import check_spec, load_data
 
-    info = load_data(dataset, data_dir, "cpu", 0).info
+    data = load_data(dataset, data_dir, "cpu", 0)
+    info = data.info
     check_spec(spec, info)  # --dataset pointing at other images: one line
     (out / "model.py").write_text(render_model(spec, title, info, data_dir))
     torch.save(torch.load(weights, map_location="cpu", weights_only=True), out / "weights.pt")
@@ -258,7 +259,7 @@ def _write_and_check(out: Path, spec: ArchSpec, train_config: dict, weights: Pat
     source, kind, where = data_source(dataset, data_dir)
     if source == "idx":  # the files the tool itself read (decompressed, size-checked)
         where = prepare_raw(data_dir, kind) / kind / "raw"
-    limit = n_test if n_test < len(load_data(dataset, data_dir, "cpu", 0).test) else None
+    limit = n_test if n_test < len(data.test) else None
     # Compare like with like: a model trained (and evaluated) in bf16 is checked in bf16;
     # its fp32 count is recorded too, since that is what `python model.py` prints by default.
     bf16 = bool(train_config.get("bf16"))
@@ -275,7 +276,6 @@ def _write_and_check(out: Path, spec: ArchSpec, train_config: dict, weights: Pat
         from nas.build import build
         from nas.deploy import export_and_check
 
-        data = load_data(dataset, data_dir, "cpu", 0)
         net = build(spec)
         net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
         result["deploy"] = export_and_check(out, net, info, data.test.x_at(slice(0, n_test)),
