@@ -267,5 +267,39 @@ parameter count and the same test accuracy as recorded, to the image."""
         return 0
 
 
+class Archive:
+    help = "compact a finished study for committing: gzipped read-only journal, fewer weights"
+    __doc__ = """Compact a finished study so that it can be committed: the journal is gzipped
+(about 20x smaller; report, export and verify read it as before, but no search can add to it),
+and only the weights that are likely to be exported again stay: the race's winner and
+entrants, a multi-objective study's Pareto front, and the --keep-weights best by validation.
+--into DIR moves the study to DIR/STUDY first (with results/STUDY.log, bench/prove.sh's log,
+as search.log), so that the same search command starts a new study instead of resuming it;
+afterwards pass --results-dir DIR to the other commands."""
+
+    def add_arguments(self, p):
+        p.add_argument("study", help="a finished study under --results-dir")
+        p.add_argument("--into", metavar="DIR", default=None,
+                       help="move it to DIR/STUDY first (e.g. results/cpu-2026-11-25)")
+        p.add_argument("--keep-weights", type=int, default=10, metavar="N",
+                       help="keep the weights of the N best trials by validation, besides the "
+                            "winner and the race's entrants (default 10)")
+        p.add_argument("--results-dir", default="results")
+
+    def take_action(self, args) -> int:
+        from pathlib import Path
+
+        from nas.archive import archive_study
+
+        r = archive_study(Path(args.results_dir), args.study,
+                          Path(args.into) if args.into else None, args.keep_weights)
+        torn = " (a torn last record dropped)" if r["torn"] else ""
+        print(f"archived {r['study']} in {r['path']}/: {r['bytes_before'] / 1e6:.2f} MB -> "
+              f"{r['bytes_after'] / 1e6:.2f} MB; journal.log.gz of {r['journal_records']:,} "
+              f"records{torn}; weights kept for trials {r['weights_kept']}, "
+              f"{r['weights_removed']} removed")
+        return 0
+
+
 SEARCH_COMMANDS: dict[str, type] = {"search": Search, "spaces": Spaces, "report": Report,
-                                   "export": Export}
+                                   "export": Export, "archive": Archive}

@@ -2,7 +2,8 @@
 
 Every HTML page under a results folder references the one ``plotly.min.js`` at that folder's
 root (written on first use, 4.6 MB), by a relative path: pages open offline, and a tree of
-reports carries plotly once, not once per page.
+reports carries plotly once, not once per page. A results folder one or two levels inside
+another (results/cpu-DATE/, where archived studies go) uses the outer one's.
 """
 
 from __future__ import annotations
@@ -15,16 +16,20 @@ from plotly.subplots import make_subplots
 
 
 def plotly_src(page: Path, root: Path) -> str:
-    """The script src for ``page``: ``root``/plotly.min.js, written there if missing."""
+    """The script src for ``page``: the plotly.min.js in ``root`` or in one of the two folders
+    above it (so the pages of results/cpu-DATE/STUDY/ share results/'s), written into ``root``
+    if there is none."""
     from plotly.offline import get_plotlyjs
 
-    js = Path(root) / "plotly.min.js"
+    root = Path(root).resolve()
+    js = next((d / "plotly.min.js" for d in (root, *root.parents[:2])
+               if (d / "plotly.min.js").is_file()), root / "plotly.min.js")
     if not js.is_file():
         js.parent.mkdir(parents=True, exist_ok=True)
         tmp = js.with_name(f".plotly.min.js.{os.getpid()}.tmp")
         tmp.write_text(get_plotlyjs())
         tmp.replace(js)
-    return os.path.relpath(js, Path(page).parent)
+    return os.path.relpath(js, Path(page).resolve().parent)
 
 
 def write_html(fig: go.Figure, path: Path, root: Path) -> None:

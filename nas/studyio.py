@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 import os
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import optuna
 import pandas as pd
+from optuna.storages.journal import BaseJournalBackend
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.errors import NasError
@@ -24,12 +26,18 @@ def weights_path(out_dir: Path, number: int) -> Path:
     return out_dir / "trials" / f"{number:04d}.pt"
 
 
+ARCHIVED_JOURNAL = "journal.log.gz"
+
+
 def open_storage(url: str | None, out_dir: Path):
-    """An RDB URL (sqlite:///..., postgresql://...) or, by default, the study's journal file."""
+    """An RDB URL (sqlite:///..., postgresql://...) or, by default, the study's journal file:
+    ``journal.log``, or the read-only ``journal.log.gz`` of an archived study (nas archive)."""
     if url is None:
         from optuna.storages import JournalStorage
         from optuna.storages.journal import JournalFileBackend
 
+        if not (out_dir / "journal.log").exists() and (out_dir / ARCHIVED_JOURNAL).is_file():
+            return JournalStorage(GzipJournalBackend(out_dir / ARCHIVED_JOURNAL))
         out_dir.mkdir(parents=True, exist_ok=True)
         check_journal(out_dir / "journal.log")
         return JournalStorage(JournalFileBackend(str(out_dir / "journal.log")))
@@ -45,6 +53,28 @@ def open_storage(url: str | None, out_dir: Path):
     except Exception as e:  # SQLAlchemy raises ArgumentError, OperationalError, ImportError...
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise NasError(f"bad storage URL {url!r}: {msg}") from None
+
+
+class GzipJournalBackend(BaseJournalBackend):
+    """An archived study's journal, gzipped (about 20x smaller): read-only.
+
+    Its records are read once; adding a trial raises a NasError that says how to resume.
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        try:
+            with gzip.open(self.path, "rt", encoding="utf-8") as f:
+                self.logs = [json.loads(line) for line in f if line.strip()]
+        except (OSError, EOFError, ValueError) as e:
+            raise NasError(f"{self.path} is not a readable gzipped journal: {e}") from None
+
+    def read_logs(self, log_number_from: int):
+        return self.logs[log_number_from:]
+
+    def append_logs(self, logs: list[dict]) -> None:
+        raise NasError(f"{self.path.parent} is an archived study (read-only); to add trials, "
+                       f"gunzip {self.path} first")
 
 
 def check_journal(path: Path) -> None:

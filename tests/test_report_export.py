@@ -264,3 +264,60 @@ def test_export_onnx_with_the_dynamo_exporter(capsys, results, tmp_path, monkeyp
 
     names = [n.name for n in onnx.load(str(out / "model.onnx")).graph.node]
     assert all(n.startswith("node_") for n in names)  # dynamo's names; TorchScript's are /Div
+
+
+def test_archive_keeps_a_readable_read_only_study(capsys, results, tmp_path, data_dir):
+    """nas archive --into: moved with its log, journal gzipped (torn last record dropped), only
+    the winner's weights kept with --keep-weights 0; report and export read it as before, and
+    a search cannot add to it."""
+    from nas.plots import plotly_src
+    from nas.studyio import load_study
+
+    root = tmp_path / "results"
+    shutil.copytree(results / "s", root / "s")
+    (root / "s.log").write_text("the search's log\n")
+    plotly_src(root / "page.html", root)  # results/plotly.min.js, as any report leaves it
+    before = load_study(root, "s").trials
+    with (root / "s" / "journal.log").open("ab") as f:
+        f.write(b'{"op_code": 5, "worker_id"')  # a crash mid-write: Optuna skips it
+    winner = json.loads((root / "s" / "study.json").read_text())["winner"]["trial"]
+    rc, out, err = nas(capsys, "archive", "s", "--into", str(root / "old"), "--keep-weights",
+                       "0", "--results-dir", str(root))
+    assert rc == 0, err
+    d = root / "old" / "s"
+    assert not (root / "s").exists() and not (d / "journal.log").exists()
+    assert (d / "search.log").read_text() == "the search's log\n"
+    assert "a torn last record dropped" in out
+    assert [p.name for p in (d / "trials").glob("*.pt")] == [f"{winner:04d}.pt"]
+    after = load_study(root / "old", "s").trials
+    assert [(t.number, t.state, t.values, t.user_attrs) for t in after] == \
+        [(t.number, t.state, t.values, t.user_attrs) for t in before]
+    assert (d / "journal.log.gz").stat().st_size < (results / "s" / "journal.log").stat().st_size
+    rc, _, err = nas(capsys, "report", "s", "--results-dir", str(root / "old"))
+    assert rc == 0, err
+    page = (d / "report.html").read_text()  # the results root's one plotly.min.js, not a copy
+    assert '<script src="../../plotly.min.js">' in page and not (root / "old" / "plotly.min.js"
+                                                                  ).exists()
+    rc, _, err = nas(capsys, "export", "s", "--trial", "winner", "--results-dir",
+                     str(root / "old"), "--out", str(tmp_path / "e"))
+    assert rc == 0, err
+    rc, _, err = nas(capsys, "search", "--study", "s", "--trials", "5", "--results-dir",
+                     str(root / "old"), "--max-params", "6000", "--enqueue", "baseline",
+                     "--bf16", *TINY)
+    assert rc == 2 and "archived study (read-only)" in err and "gunzip" in err
+    assert len(load_study(root / "old", "s").trials) == len(before)
+    rc, _, err = nas(capsys, "archive", "s", "--results-dir", str(root / "old"))
+    assert rc == 0, err  # again, in place: nothing left to do, nothing broken
+    rc, _, err = nas(capsys, "archive", "nope", "--results-dir", str(root))
+    assert rc == 2 and "unknown study 'nope'" in err
+
+
+def test_archive_refuses_a_corrupt_journal(capsys, results, tmp_path):
+    root = tmp_path / "results"
+    shutil.copytree(results / "s", root / "s")
+    journal = root / "s" / "journal.log"
+    lines = journal.read_bytes().split(b"\n")
+    journal.write_bytes(b"\n".join(lines[:3] + [b"{not json"] + lines[3:]))
+    rc, _, err = nas(capsys, "archive", "s", "--results-dir", str(root))
+    assert rc == 2 and "line 4 is not a valid record" in err
+    assert journal.exists() and not (root / "s" / "journal.log.gz").exists()
