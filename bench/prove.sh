@@ -9,6 +9,9 @@
 # Everything after the study name goes to `nas search` (with --timeout 7200 --workers 2
 # unless given). Run it in the background; run it again to go on: a search that has named its
 # winner is not run again, and verify runs resume seed by seed. Log: results/STUDY.log.
+# Last, `nas archive` moves the study and its log to results/cpu-DATE/STUDY/ (ARCHIVE_INTO
+# overrides; ARCHIVE_INTO=none keeps it in place), compacted for committing: the same command
+# then starts a new study, as `make search` on a clone must.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 study=${1:?usage: bench/prove.sh STUDY [nas search flags]}
@@ -32,4 +35,10 @@ for seeds in 0,1,2 10,11,12; do
   "$nas" verify "$study" --trial winner --seeds "$seeds" --workers 3 --resume --name "$name" \
     --no-progress >> "$log" 2>&1
 done
-echo "done: results/$study/ and results/verify/$study-winner-seeds*/  # $(date -u +%FT%TZ)" >> "$log"
+into=${ARCHIVE_INTO:-results/cpu-$(date -u +%F)}
+if [ "$into" = none ]; then
+  echo "done: results/$study/ and results/verify/$study-winner-seeds*/  # $(date -u +%FT%TZ)" >> "$log"
+else
+  echo "done: $into/$study/ and results/verify/$study-winner-seeds*/  # $(date -u +%FT%TZ)" >> "$log"
+  "$nas" archive "$study" --into "$into"
+fi
