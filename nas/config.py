@@ -41,6 +41,10 @@ class TrainConfig:
     jitter: float = 0.0  # brightness and contrast factors uniform in 1 +- jitter, 0..1
     jitter_p: float = 0.5  # probability that an image gets the jitter, 0..1
     interp: str = "bilinear"  # bilinear | nearest, for the augmentation's resampling
+    # probability that an image is mirrored left-right, 0..1: for data whose labels survive
+    # a mirror (clothes), not for digits; the general space searches it where the dataset
+    # allows (DatasetInfo.mirror)
+    hflip: float = 0.0
     eval_batch_size: int = 2000  # images per eval forward pass
     # bf16 autocast: None (auto) uses it where the hardware has native bf16 (a CPU with
     # AVX512-BF16 or AMX, a CUDA GPU with bf16) and fp32 elsewhere, where emulated bf16 is ~5x
@@ -79,6 +83,7 @@ class TrainConfig:
             (0 <= self.aug_p <= 1 and 0 <= self.jitter_p <= 1,
              "aug_p and jitter_p are probabilities in [0, 1]"),
             (0 <= self.jitter < 1, f"jitter must be in [0, 1), got {self.jitter}"),
+            (0 <= self.hflip <= 1, f"hflip is a probability in [0, 1], got {self.hflip}"),
             (self.border in BORDERS, f"border must be one of {', '.join(BORDERS)}"),
             (self.interp in ("bilinear", "nearest"), "interp must be bilinear or nearest"),
             (0 <= self.ema < 1, f"ema decay must be in [0, 1), got {self.ema}"),

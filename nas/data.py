@@ -182,6 +182,9 @@ class DatasetInfo:
     classes: tuple  # class names, index = label
     mean: tuple  # per channel, on the 0..1 scale, from the training images (never the test)
     std: tuple
+    # whether a left-right mirror keeps an image's label: False for digits (a mirrored 2 is no
+    # digit), True for clothes, None when nobody said (a search then tries both)
+    mirror: bool | None = None
 
     @property
     def num_classes(self) -> int:
@@ -189,10 +192,11 @@ class DatasetInfo:
 
     def to_dict(self) -> dict:
         return {"name": self.name, "shape": list(self.shape), "classes": list(self.classes),
-                "mean": list(self.mean), "std": list(self.std)}
+                "mean": list(self.mean), "std": list(self.std), "mirror": self.mirror}
 
 
-MNIST_INFO = DatasetInfo("mnist", (1, 28, 28), tuple(str(i) for i in range(10)), (MEAN,), (STD,))
+MNIST_INFO = DatasetInfo("mnist", (1, 28, 28), tuple(str(i) for i in range(10)), (MEAN,), (STD,),
+                         mirror=False)
 
 
 @dataclass
@@ -284,6 +288,7 @@ def augment(
     x: torch.Tensor, g: torch.Generator, rotate_deg: float = 0.0, translate: float = 0.0,
     scale: float = 0.0, mode: str = "bilinear", *, p: float = 1.0, border: str = "zeros",
     jitter: float = 0.0, jitter_p: float = 0.5, mean: tuple = (MEAN,), std: tuple = (STD,),
+    hflip: float = 0.0,
 ) -> torch.Tensor:
     """Random affine per image, for the whole batch at once on its device.
 
@@ -293,7 +298,8 @@ def augment(
     black, as torchvision's RandomRotation does before normalizing; "reflection" mirrors the
     image. jitter: brightness, then contrast, each a factor uniform in [1-jitter, 1+jitter], on
     an image with probability jitter_p. mean, std: the dataset's normalization, per channel.
-    With p=1 and no jitter the random draws are those of
+    hflip: probability that an image is mirrored left-right, drawn last.
+    With p=1, no jitter and no hflip the random draws are those of
     earlier versions, so older runs repeat exactly.
     """
     b = x.shape[0]
@@ -332,4 +338,6 @@ def augment(
         mean = raw.mean(dim=(1, 2, 3), keepdim=True)
         raw = ((raw - mean) * contrast + mean).clamp(0, 1)
         x = torch.where(chosen(jitter_p), (raw - m) / sd, x)
+    if hflip > 0:
+        x = torch.where(chosen(hflip), x.flip(-1), x)
     return x

@@ -41,7 +41,7 @@ def _mnist(data_dir: str | None) -> tuple:
 def _fashion(data_dir: str | None) -> tuple:
     xtr, ytr, xte, yte = read_idx_dataset(data_dir, "FashionMNIST")
     return xtr, ytr, xte, yte, DatasetInfo("fashion-mnist", (1, 28, 28), FASHION_CLASSES,
-                                           *_stats(xtr))
+                                           *_stats(xtr), mirror=True)
 
 
 def _stats(x: torch.Tensor) -> tuple[tuple, tuple]:

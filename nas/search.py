@@ -615,8 +615,8 @@ def run_search(cfg: SearchConfig, log=print) -> Outcome:
     study = create_study(cfg)
     c, h, _ = data.info.shape  # spaces read the data's shape from here, as the budget
     for key, value in (("in_channels", c), ("input_size", h),
-                       ("num_classes", data.info.num_classes)):
-        if study.user_attrs.get(key) != value:
+                       ("num_classes", data.info.num_classes), ("mirror", data.info.mirror)):
+        if key not in study.user_attrs or study.user_attrs[key] != value:
             study.set_user_attr(key, value)
     stale = fail_stale_trials(study)
     if stale:

@@ -205,7 +205,8 @@ def train(
     ema = None
     if cfg.ema:
         ema = AveragedModel(model, multi_avg_fn=ema_avg_fn(cfg.ema), use_buffers=True)
-    aug = cfg.rotate_deg > 0 or cfg.translate > 0 or cfg.scale > 0 or cfg.jitter > 0
+    aug = (cfg.rotate_deg > 0 or cfg.translate > 0 or cfg.scale > 0 or cfg.jitter > 0
+           or cfg.hflip > 0)
     history: list[dict] = []
     stop_reason = None
     key = {"spec": spec.to_dict(), "train_config": cfg.to_dict(), "seed": seed, "n_train": n,
@@ -234,7 +235,8 @@ def train(
             if aug:
                 x = augment(x, g, cfg.rotate_deg, cfg.translate, cfg.scale, cfg.interp,
                             p=cfg.aug_p, border=cfg.border, jitter=cfg.jitter,
-                            jitter_p=cfg.jitter_p, mean=data.info.mean, std=data.info.std)
+                            jitter_p=cfg.jitter_p, mean=data.info.mean, std=data.info.std,
+                            hflip=cfg.hflip)
             if cfg.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with _autocast(cfg, device):

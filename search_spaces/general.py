@@ -16,7 +16,8 @@ Net, stage i = 1..stages:
 Recipe: optimizer (SGD with momentum 0 or 0.9, Nesterov or not; Adam), its learning rate,
   schedule (OneCycle with its warm-up, StepLR with its step, or the piecewise-linear ramp of
   ref3762), batch size, rotation, shift, zoom, how often the affine applies, its border and
-  resampling, brightness/contrast jitter, label smoothing.
+  resampling, brightness/contrast jitter, label smoothing; a left-right mirror (hflip 0 or
+  0.5) where the dataset does not rule it out (DatasetInfo.mirror: never for digits).
 """
 
 from __future__ import annotations
@@ -77,6 +78,13 @@ def _study_attr(trial, key: str, default: int) -> int:
     """The budget and the data's shape, which nas search stores on the study."""
     study = getattr(trial, "study", None)
     return int(study.user_attrs.get(key, default)) if study else default
+
+
+def _mirror_allowed(trial) -> bool:
+    """Whether a mirror may keep the label: the study's dataset says (None: unknown, so try
+    it); a trial without a study (FixedTrial, a known design) is MNIST's: no."""
+    study = getattr(trial, "study", None)
+    return bool(study) and study.user_attrs.get("mirror", False) is not False
 
 
 def _budget(trial) -> int:
@@ -147,6 +155,8 @@ def sample_recipe(trial) -> TrainConfig:
         kw["aug_p"] = trial.suggest_categorical("aug_p", [0.5, 1.0])
         kw["border"] = trial.suggest_categorical("border", ["zeros", "reflection"])
         kw["interp"] = trial.suggest_categorical("interp", ["bilinear", "nearest"])
+    if _mirror_allowed(trial):
+        kw["hflip"] = trial.suggest_categorical("hflip", [0.0, 0.5])
     return TrainConfig(
         batch_size=trial.suggest_categorical("batch_size", [32, 64, 128]),
         rotate_deg=rotate, translate=translate, scale=scale,

@@ -4,6 +4,7 @@ import shutil
 import pytest
 import torch
 
+from nas.config import TrainConfig
 from nas.data import FILES, augment, load_mnist, prepare_raw
 from nas.errors import NasError
 
@@ -126,3 +127,18 @@ def test_augment_probability_reflection_and_jitter(mnist):
     a = augment(x, torch.Generator().manual_seed(5), 7.0)
     b = augment(x, torch.Generator().manual_seed(5), 7.0, p=1.0, jitter=0.0)
     assert torch.equal(a, b)
+
+
+def test_augment_mirror(mnist):
+    """hflip mirrors about its share of the images left-right, exactly, and draws last: with
+    hflip 0 the other augmentations draw as before."""
+    x = mnist.test.x[:256]
+    m = augment(x, torch.Generator().manual_seed(6), hflip=0.5)
+    flipped = (m == x.flip(-1)).flatten(1).all(1) & (m != x).flatten(1).any(1)
+    kept = (m == x).flatten(1).all(1)
+    assert bool((flipped | kept).all()) and 0.35 < flipped.float().mean().item() < 0.65
+    a = augment(x, torch.Generator().manual_seed(7), 7.0, jitter=0.1)
+    b = augment(x, torch.Generator().manual_seed(7), 7.0, jitter=0.1, hflip=0.0)
+    assert torch.equal(a, b)
+    with pytest.raises(NasError, match="hflip is a probability"):
+        TrainConfig(hflip=1.5).validate()

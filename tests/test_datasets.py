@@ -98,6 +98,8 @@ def test_search_and_train_adapt_to_the_data(tmp_path, capsys):
     assert meta["dataset"] == name and meta["winner"]
     from nas.studyio import load_study
 
+    # nobody said whether a mirror keeps these labels: the study records it, the space tries
+    assert load_study(tmp_path, "n").user_attrs["mirror"] is None
     for t in load_study(tmp_path, "n").trials:
         if "spec" in t.user_attrs:
             s = t.user_attrs["spec"]

@@ -104,3 +104,20 @@ def test_oc_spaces_fix_the_recipe_and_cover_their_budget(name, lo, hi):
         sizes.append(analyze(spec).n_params)
     # every net is in the band the space is for, and most fit the budget it is run with
     assert min(sizes) > lo and sum(s < hi for s in sizes) > 40
+
+
+@pytest.mark.parametrize("mirror,searched", [(False, False), (True, True), (None, True)])
+def test_general_space_mirrors_only_where_the_data_allows(mirror, searched):
+    """Digits (mirror False) never get hflip; clothes (True) and unknown data (None) search it;
+    for digits the space draws no new parameter, so MNIST studies sample as before."""
+    space = get_space("general")
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    study.set_user_attr("mirror", mirror)
+    flips = set()
+    for _ in range(40):
+        trial = study.ask()
+        _, cfg = space.sample(trial)
+        flips.add(cfg.hflip)
+        assert ("hflip" in trial.params) == searched
+        study.tell(trial, 0.0)
+    assert flips == ({0.0, 0.5} if searched else {0.0})
