@@ -9,7 +9,7 @@ export NAS_DATA_DIR ?= $(abspath $(DATA))
 
 $(VENV)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
-	$(VENV)/bin/pip install -q -e '.[dev,postgres,deploy]'
+	$(VENV)/bin/pip install -q -e '.[dev,postgres,deploy,dashboard]'
 	touch $@
 
 # The main job: the default search under 8,000 parameters, two hours in all (cheap rungs, full

@@ -301,5 +301,45 @@ afterwards pass --results-dir DIR to the other commands."""
         return 0
 
 
+class Dashboard:
+    help = "open Optuna's web dashboard on a study, live while it runs ([dashboard] extra)"
+    __doc__ = """Serve optuna-dashboard on a study's storage: its journal file (also while a
+search is writing it, and an archived journal.log.gz), or the RDB URL it was run with. The
+dashboard's history, parallel-coordinate, importance and per-trial views complement
+`nas report`'s page. Needs `pip install -e '.[dashboard]'` (make installs it)."""
+
+    def add_arguments(self, p):
+        p.add_argument("study", help="a study under --results-dir")
+        p.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default 127.0.0.1; 0.0.0.0 for others)")
+        p.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+        p.add_argument("--results-dir", default="results")
+
+    def take_action(self, args) -> int:
+        from nas.studyio import load_study, study_storage
+
+        try:
+            import optuna_dashboard
+        except ImportError:
+            raise NasError("optuna-dashboard is not installed: pip install -e '.[dashboard]' "
+                           "(or pip install optuna-dashboard)") from None
+        if not 0 < args.port < 65536:
+            raise NasError(f"--port must be in 1..65535, got {args.port}")
+        storage = study_storage(args.results_dir, args.study)
+        load_study(args.results_dir, args.study)  # an unknown name: one line, not a server
+        print(f"optuna-dashboard on study {args.study!r}: http://{args.host}:{args.port}/ "
+              "(Ctrl-C stops it)", flush=True)
+        # A server with nothing to save: SIGTERM ends it at once. Turned into Ctrl-C (nas.cli),
+        # it is lost when it lands inside a request, whose errors wsgiref logs and swallows.
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        optuna_dashboard.run_server(storage, host=args.host, port=args.port)
+        return 0
+
+
 SEARCH_COMMANDS: dict[str, type] = {"search": Search, "spaces": Spaces, "report": Report,
-                                   "export": Export, "archive": Archive}
+                                   "export": Export, "archive": Archive,
+                                   "dashboard": Dashboard}

@@ -97,7 +97,9 @@ def check_journal(path: Path) -> None:
                 f"{path}.fixed && mv {path}.fixed {path}") from None
 
 
-def load_study(results_dir: str | Path, name: str, storage: str | None = None) -> optuna.Study:
+def study_storage(results_dir: str | Path, name: str, storage: str | None = None):
+    """The storage that holds study ``name``: ``storage`` or NAS_STORAGE, else the URL its
+    study.json recorded, else its journal file (or an archive's journal.log.gz)."""
     out = study_dir(results_dir, name)
     storage = storage or os.environ.get("NAS_STORAGE")
     if storage is None:
@@ -109,8 +111,13 @@ def load_study(results_dir: str | Path, name: str, storage: str | None = None) -
             raise NasError(f"study.json keeps the storage URL without its password ({saved}); "
                            "set NAS_STORAGE to the full URL")
         storage = None if saved.endswith("journal.log") else saved
+    return open_storage(storage, out)
+
+
+def load_study(results_dir: str | Path, name: str, storage: str | None = None) -> optuna.Study:
     try:
-        return optuna.load_study(study_name=name, storage=open_storage(storage, out))
+        return optuna.load_study(study_name=name,
+                                 storage=study_storage(results_dir, name, storage))
     except KeyError:
         raise NasError(f"unknown study {name!r} in its storage") from None
 

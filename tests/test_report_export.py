@@ -321,3 +321,42 @@ def test_archive_refuses_a_corrupt_journal(capsys, results, tmp_path):
     rc, _, err = nas(capsys, "archive", "s", "--results-dir", str(root))
     assert rc == 2 and "line 4 is not a valid record" in err
     assert journal.exists() and not (root / "s" / "journal.log.gz").exists()
+
+
+def test_dashboard_serves_the_study(capsys, results, tmp_path):
+    """nas dashboard: optuna-dashboard on the study's journal, and on its archive."""
+    pytest.importorskip("optuna_dashboard")
+    import os
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    root = tmp_path / "results"
+    shutil.copytree(results / "s", root / "s")
+    assert nas(capsys, "archive", "s", "--into", str(root / "old"),
+               "--results-dir", str(root))[0] == 0
+    for where in (results, root / "old"):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        proc = subprocess.Popen([sys.executable, "-m", "nas.cli", "dashboard", "s", "--port",
+                                 str(port), "--results-dir", str(where)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            body, deadline = None, time.monotonic() + 60
+            while body is None and time.monotonic() < deadline and proc.poll() is None:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies",
+                                                timeout=5) as r:
+                        body = json.loads(r.read())
+                except OSError:
+                    time.sleep(0.3)
+            assert body is not None, proc.stderr.read() if proc.poll() is not None else "timeout"
+            studies = {s["study_name"]: s for s in body["study_summaries"]}
+            assert "s" in studies
+        finally:
+            os.kill(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)
+    rc, _, err = nas(capsys, "dashboard", "nope", "--results-dir", str(results))
+    assert rc == 2 and "unknown study 'nope'" in err
