@@ -16,9 +16,9 @@ NAS_NATIVE_BF16=0 makes the default precision fp32 (what a CPU without AVX512-BF
 gets), NAS_NATIVE_BF16=1 makes it bf16; --quick is CI's smoke run of both.
 
 Same architecture (the `baseline` preset), same recipe (SGD nesterov, OneCycle, batch 128,
-+-7 degree rotation). The methods alternate, repeat by repeat, so machine noise hits all of
-them. Prints images/s and final test accuracy per method; the last line is `ratio X.XX`
-(nas over plain).
++-7 degree rotation). The methods alternate, repeat by repeat, and each round starts one
+method later than the one before, so machine noise and slot effects hit all of them. Prints
+images/s and final test accuracy per method; the last line is `ratio X.XX` (nas over plain).
 
     python bench/train_speed.py                                    # ~1 minute on 2 CPU cores
     NAS_NATIVE_BF16=0 python bench/train_speed.py                  # as on a CPU without bf16
@@ -183,7 +183,10 @@ def main() -> None:
     totals = {k: [0.0, 0] for k in methods}
     accs: dict[str, list[float]] = {k: [] for k in methods}
     for seed in range(args.repeats):
-        for name in methods:
+        # each round starts one method later: no method always runs first or right after the
+        # plain loop, so effects of the slot in the round (clock, caches) spread over all
+        k = seed % len(methods)
+        for name in methods[k:] + methods[:k]:
             env = {**os.environ, **(METHODS[name][2] if METHODS[name] else {})}
             cmd = [sys.executable, __file__, "--one", name, "--seed", str(seed), "--epochs",
                    str(args.epochs), "--limit", str(args.limit), "--device", args.device]
