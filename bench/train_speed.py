@@ -9,7 +9,8 @@ then variants of (b), each with one thing changed, to show what it is worth: nas
 (contiguous NCHW), nas_nndrop (torch's nn.Dropout), nas_fp32 and nas_bf16 (precision forced),
 nas_torchrng (dropout bits from torch's MT19937 instead of NumPy's SFC64), nas_aapool (torch's
 AdaptiveAvgPool2d, whose gradient is NCHW, instead of nas.layers.GlobalAvgPool),
-and nas_before (NCHW, nn.Dropout, fp32: the trainer before 2026-11-24). Every run is a fresh
+nas_before (NCHW, nn.Dropout, fp32: the trainer before 2026-11-24), and nas_heap (the default
+with glibc told to keep freed memory: GLIBC_TUNABLES). Every run is a fresh
 process, so nothing one method sets up carries over to the next.
 
 NAS_NATIVE_BF16=0 makes the default precision fp32 (what a CPU without AVX512-BF16 or AMX
@@ -135,6 +136,10 @@ METHODS = {  # name: (recipe change, torch's nn.Dropout, extra environment); Non
     "nas_torchrng": ({}, False, {}),
     "nas_aapool": ({}, False, {}),
     "nas_before": ({"channels_last": False, "bf16": False}, True, {}),
+    # glibc keeps freed memory for reuse instead of returning each large tensor's pages to the
+    # kernel (mmap threshold 32 MiB, no trimming): no page faults on a step's fresh tensors
+    "nas_heap": ({}, False, {"GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=33554432:"
+                                               "glibc.malloc.trim_threshold=1073741824"}),
 }
 
 

@@ -357,6 +357,6 @@ def test_dashboard_serves_the_study(capsys, results, tmp_path):
             assert "s" in studies
         finally:
             os.kill(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
+            proc.communicate(timeout=30)  # reaps it and closes its pipes
     rc, _, err = nas(capsys, "dashboard", "nope", "--results-dir", str(results))
     assert rc == 2 and "unknown study 'nope'" in err
