@@ -18,7 +18,14 @@ from pathlib import Path
 from optuna.trial import TrialState
 
 from nas.errors import NasError
-from nas.studyio import ARCHIVED_JOURNAL, completed, load_study, study_dir, weights_path
+from nas.studyio import (
+    ARCHIVED_JOURNAL,
+    completed,
+    journal_records,
+    load_study,
+    study_dir,
+    weights_path,
+)
 
 
 def _tree_bytes(path: Path) -> int:
@@ -42,21 +49,9 @@ def kept_trials(study, meta: dict, keep: int) -> set[int]:
 
 def gzip_journal(journal: Path) -> tuple[int, int]:
     """journal.log -> journal.log.gz (reproducible bytes: no name, no time). A torn last record
-    (a crash mid-write), which Optuna skips, is dropped. Returns the records kept and dropped."""
-    lines = journal.read_bytes().split(b"\n")
-    records, torn = [], 0
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            json.loads(line)
-        except ValueError:
-            if i < len(lines) - 1:
-                raise NasError(f"{journal} line {i + 1} is not a valid record; repair it "
-                               "before archiving (nas report says how)") from None
-            torn = 1
-            continue
-        records.append(line)
+    (a crash mid-write), which Optuna skips, is dropped; a corrupt one before it is refused.
+    Returns the records kept and dropped."""
+    records, torn = journal_records(journal)
     out = journal.with_name(ARCHIVED_JOURNAL)
     tmp = out.with_name(out.name + ".tmp")
     with open(tmp, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw,
@@ -64,7 +59,7 @@ def gzip_journal(journal: Path) -> tuple[int, int]:
         f.write(b"\n".join(records) + b"\n")
     tmp.replace(out)
     journal.unlink()
-    return len(records), torn
+    return len(records), int(torn)
 
 
 def _repoint_pages(folder: Path, new_root: Path) -> int:

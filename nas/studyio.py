@@ -77,16 +77,14 @@ class GzipJournalBackend(BaseJournalBackend):
                        f"gunzip {self.path} first")
 
 
-def check_journal(path: Path) -> None:
-    """Refuse a journal with a corrupt record in one line that says how to repair it.
+def journal_records(path: Path) -> tuple[list[bytes], bool]:
+    """A journal's records (one JSON line each) and whether a torn last line was left out.
 
     A torn last line (a crash or a full disk mid-write) is fine: Optuna skips it. A corrupt
-    line before the end would stop Optuna with a JSON traceback and lock the study away.
+    line before the end would stop Optuna with a JSON traceback and lock the study away, so it
+    is refused in one line that says how to repair it.
     """
-    if not path.is_file():
-        return
-    with path.open("rb") as f:
-        lines = f.read().split(b"\n")
+    lines = path.read_bytes().split(b"\n")
     for i, line in enumerate(lines[:-1], 1):  # the last piece: "" or a torn record
         try:
             json.loads(line)
@@ -95,6 +93,13 @@ def check_journal(path: Path) -> None:
                 f"{path} line {i} is not a valid record; to resume with everything recorded "
                 f"before it, keep a copy and cut the file there: head -n {i - 1} {path} > "
                 f"{path}.fixed && mv {path}.fixed {path}") from None
+    return lines[:-1], bool(lines[-1])
+
+
+def check_journal(path: Path) -> None:
+    """Refuse a journal with a corrupt record before its end (see ``journal_records``)."""
+    if path.is_file():
+        journal_records(path)
 
 
 def study_storage(results_dir: str | Path, name: str, storage: str | None = None):
