@@ -47,7 +47,7 @@ class TrainConfig:
     hflip: float = 0.0
     # images per eval forward pass. It changes no result, only speed: on the CPU a batch of
     # 2,000 makes activations too big for the caches and for glibc's heap (fresh pages on
-    # every pass), and evaluates half as fast as 256 (bench/eval_speed.py)
+    # every pass), and evaluates at 1/2.4 the speed of 256 (bench/eval_speed.py)
     eval_batch_size: int = 256
     # bf16 autocast: None (auto) uses it where the hardware has native bf16 (a CPU with
     # AVX512-BF16 or AMX, a CUDA GPU with bf16) and fp32 elsewhere, where emulated bf16 is ~5x

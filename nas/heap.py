@@ -4,9 +4,10 @@ faulting in fresh ones.
 A CPU training step allocates and frees the same few-megabyte tensors every step (activations,
 dropout masks, gradients). Under glibc's defaults the largest come from mmap and go back to the
 kernel when freed, and the heap is trimmed; the next step then takes a page fault, and a page of
-zeros from the kernel, on every 4 KiB it touches: about 1,800 faults per step of ``baseline``
-(bench/RESULTS.md, "The heap"). With an mmap threshold above any tensor of a small net's step
-and no trimming, they come from the heap and stay mapped, and the faults drop to a few hundred.
+zeros from the kernel, on every 4 KiB it touches: up to 4,000 faults per step of ``baseline``
+(bench/RESULTS.md, "The heap kept"). With an mmap threshold above any tensor of a small net's
+step and no trimming, they come from the heap and stay mapped: under 300 faults per step, and
+5-7% more images/s.
 
 PyTorch's CPU performance guide gets the same by preloading an allocator that keeps freed
 memory (jemalloc, tcmalloc); here it is three ``mallopt`` calls, made by ``nas.train.train``.
