@@ -9,9 +9,10 @@ then variants of (b), each with one thing changed, to show what it is worth: nas
 (contiguous NCHW), nas_nndrop (torch's nn.Dropout), nas_fp32 and nas_bf16 (precision forced),
 nas_torchrng (dropout bits from torch's MT19937 instead of NumPy's SFC64), nas_aapool (torch's
 AdaptiveAvgPool2d, whose gradient is NCHW, instead of nas.layers.GlobalAvgPool),
-nas_before (NCHW, nn.Dropout, fp32: the trainer before 2026-11-24), and nas_heap (the default
-with glibc told to keep freed memory: GLIBC_TUNABLES). Every run is a fresh
-process, so nothing one method sets up carries over to the next.
+nas_before (NCHW, nn.Dropout, fp32: the trainer before 2026-11-24), and nas_noheap (the default
+without telling glibc to keep freed memory: NAS_KEEP_HEAP=0, see nas/heap.py). Every run is a
+fresh process, so nothing one method sets up carries over to the next. Each line also gives the
+minor page faults per training step of the run (training and the last epoch's evaluation).
 
 NAS_NATIVE_BF16=0 makes the default precision fp32 (what a CPU without AVX512-BF16 or AMX
 gets), NAS_NATIVE_BF16=1 makes it bf16; --quick is CI's smoke run of both.
@@ -35,6 +36,7 @@ import dataclasses
 import json
 import math
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -80,8 +82,13 @@ def variant(name: str):
         nas.train.seeded_bits, nas.build.GlobalAvgPool = saved
 
 
-def plain_run(spec, cfg, root, device, limit, seed) -> tuple[float, float, int]:
-    """(train seconds, final test accuracy %, images seen) of the DataLoader loop."""
+def minor_faults() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def plain_run(spec, cfg, root, device, limit, seed) -> tuple[float, float, int, int]:
+    """(train seconds, final test accuracy %, images seen, page faults while training) of the
+    DataLoader loop."""
     torch.manual_seed(seed)
     tf_train = transforms.Compose([
         transforms.RandomRotation(cfg.rotate_deg, fill=0),
@@ -97,7 +104,7 @@ def plain_run(spec, cfg, root, device, limit, seed) -> tuple[float, float, int]:
     with torch_dropout():  # what users write: torch's own layers
         model = build(spec).to(device)
     opt, sched, _ = make_optimizer(model, cfg, len(loader))
-    t0 = time.perf_counter()
+    f0, t0 = minor_faults(), time.perf_counter()
     for _ in range(cfg.epochs):
         model.train()
         for x, y in loader:
@@ -109,21 +116,24 @@ def plain_run(spec, cfg, root, device, limit, seed) -> tuple[float, float, int]:
             sched.step()
     if device.type == "cuda":
         torch.cuda.synchronize()
-    seconds = time.perf_counter() - t0
+    seconds, faults = time.perf_counter() - t0, minor_faults() - f0
     model.eval()
     correct = 0
     with torch.no_grad():
         for x, y in DataLoader(test_ds, batch_size=1000):
             correct += (model(x.to(device)).argmax(1) == y.to(device)).sum().item()
-    return seconds, 100.0 * correct / len(test_ds), len(train_ds) * cfg.epochs
+    return seconds, 100.0 * correct / len(test_ds), len(train_ds) * cfg.epochs, faults
 
 
-def nas_run(spec, cfg, data, limit, seed, nn_dropout=False) -> tuple[float, float, int]:
+def nas_run(spec, cfg, data, limit, seed, nn_dropout=False) -> tuple[float, float, int, int]:
+    """The same for nas.train.train; its faults include its per-epoch evaluations."""
+    f0 = minor_faults()
     with torch_dropout(gap=False) if nn_dropout else contextlib.nullcontext():
         res = train(spec, cfg, data, seed=seed, progress=False, train_limit=limit or None)
+    faults = minor_faults() - f0
     seconds = sum(r["train_s"] for r in res.history)
     n = min(limit, len(data.train)) if limit else len(data.train)
-    return seconds, res.history[-1]["test_acc"], n * cfg.epochs
+    return seconds, res.history[-1]["test_acc"], n * cfg.epochs, faults
 
 
 METHODS = {  # name: (recipe change, torch's nn.Dropout, extra environment); None: plain loop
@@ -136,10 +146,9 @@ METHODS = {  # name: (recipe change, torch's nn.Dropout, extra environment); Non
     "nas_torchrng": ({}, False, {}),
     "nas_aapool": ({}, False, {}),
     "nas_before": ({"channels_last": False, "bf16": False}, True, {}),
-    # glibc keeps freed memory for reuse instead of returning each large tensor's pages to the
-    # kernel (mmap threshold 32 MiB, no trimming): no page faults on a step's fresh tensors
-    "nas_heap": ({}, False, {"GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=33554432:"
-                                               "glibc.malloc.trim_threshold=1073741824"}),
+    # the default, but glibc returns freed pages to the kernel as it does by default, so a
+    # step's fresh tensors fault their pages in again (nas/heap.py)
+    "nas_noheap": ({}, False, {"NAS_KEEP_HEAP": "0"}),
 }
 
 
@@ -149,15 +158,16 @@ def one(args) -> None:
     preset = get_preset("baseline")
     cfg = dataclasses.replace(preset.train, epochs=args.epochs)
     if args.one == "plain":
-        sec, acc, n = plain_run(preset.spec, cfg, prepare_raw(args.data_dir), device, args.limit,
-                                args.seed)
+        sec, acc, n, faults = plain_run(preset.spec, cfg, prepare_raw(args.data_dir), device,
+                                        args.limit, args.seed)
     else:
         change, nn_dropout, _ = METHODS[args.one]
         data = load_mnist(args.data_dir, str(device), 0)
         with variant(args.one):
-            sec, acc, n = nas_run(preset.spec, dataclasses.replace(cfg, **change), data, args.limit,
-                                  args.seed, nn_dropout)
-    print(json.dumps({"seconds": sec, "acc": acc, "images": n}))
+            sec, acc, n, faults = nas_run(preset.spec, dataclasses.replace(cfg, **change), data,
+                                          args.limit, args.seed, nn_dropout)
+    steps = math.ceil(n / cfg.epochs / cfg.batch_size) * cfg.epochs
+    print(json.dumps({"seconds": sec, "acc": acc, "images": n, "faults_per_step": faults / steps}))
 
 
 def main() -> None:
@@ -203,7 +213,8 @@ def main() -> None:
             totals[name][1] += r["images"]
             accs[name].append(r["acc"])
             print(f"round {seed} {name:12s} {r['images'] / r['seconds']:8.0f} img/s  "
-                  f"{r['seconds']:7.1f} s  final test acc {r['acc']:.2f}%", flush=True)
+                  f"{r['seconds']:7.1f} s  final test acc {r['acc']:.2f}%  "
+                  f"{r['faults_per_step']:6.0f} page faults/step", flush=True)
     rate = {k: n / s for k, (s, n) in totals.items()}
     for k in methods:
         a = torch.tensor(accs[k], dtype=torch.float64)

@@ -27,6 +27,7 @@ from nas.build import build, count_params
 from nas.config import TrainConfig, piecewise_factor
 from nas.data import MNISTData, Split, augment
 from nas.errors import NasError
+from nas.heap import keep_freed_memory
 from nas.layers import bits_state, seeded_bits, set_bits_state
 from nas.spec import ArchSpec
 
@@ -178,9 +179,11 @@ def train(
     epoch: epoch, epochs, step, steps, images_per_s and eta_s (seconds to the end of the run).
     ``stop()``: checked every step; once true the run ends at once, mid-epoch, without that
     epoch's record (the search's Ctrl-C). ``cfg.bf16`` None (auto) is decided here
-    (``resolve_precision``); ``result.config`` says what ran.
+    (``resolve_precision``); ``result.config`` says what ran. The first call in a process
+    tells glibc to keep freed memory (``nas.heap``; ``NAS_KEEP_HEAP=0`` does not).
     """
     cfg.validate()
+    keep_freed_memory()  # glibc keeps a step's freed pages for the next step (nas/heap.py)
     from nas.datasets import check_spec
 
     check_spec(spec, data.info)  # a spec for other images or classes: one line, before training

@@ -174,3 +174,17 @@ def test_onecycle_keeps_plain_sgd_plain_and_cycles_around_the_momentum():
         assert min(seen) == pytest.approx(lo) and max(seen) == pytest.approx(hi)
     with pytest.raises(NasError, match="use momentum 0 or"):
         TrainConfig(optimizer="sgd", momentum=0.01, schedule="onecycle").validate()
+
+
+def test_eval_batch_size_changes_no_result(mnist):
+    # only speed: the default (256) and the old 2000 give the same accuracy and, to float
+    # rounding, the same loss on a trained net
+    p = get_preset("baseline")
+    res = train(p.spec, dataclasses.replace(p.train, epochs=1), mnist, seed=0,
+                train_limit=6000, eval_limit=100, progress=False)
+    split = mnist.test.head(2000)
+    small = evaluate(res.model, split, dataclasses.replace(p.train, eval_batch_size=256))
+    large = evaluate(res.model, split, dataclasses.replace(p.train, eval_batch_size=2000))
+    assert TrainConfig().eval_batch_size == 256
+    assert small[1] == large[1] and 20 < small[1] < 100  # a net past chance
+    assert small[0] == pytest.approx(large[0], rel=1e-5)
