@@ -18,7 +18,7 @@ The price is that the process keeps the memory of its largest step until it exit
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
+import functools
 import os
 
 M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3  # glibc's malloc.h
@@ -26,25 +26,19 @@ MMAP_THRESHOLD = 32 << 20  # glibc's largest (DEFAULT_MMAP_THRESHOLD_MAX on 64-b
 TRIM_THRESHOLD = 1 << 30  # never trim in practice
 TOP_PAD = 64 << 20  # grow the heap in large steps: fewer brk calls
 
-_done: bool | None = None  # None: not tried yet; then whether the settings took
 
-
+@functools.cache
 def keep_freed_memory() -> bool:
     """Apply the settings once per process; True when they are in force."""
-    global _done
-    if _done is not None:
-        return _done
-    _done = False
     if os.environ.get("NAS_KEEP_HEAP", "1") == "0":
         return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc = ctypes.CDLL(None)  # the process's own C library, with no search for it
         libc.gnu_get_libc_version  # noqa: B018  (AttributeError: not glibc)
         mallopt = libc.mallopt
     except (OSError, AttributeError):
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    _done = all(mallopt(opt, value) == 1 for opt, value in (
+    return all(mallopt(opt, value) == 1 for opt, value in (
         (M_MMAP_THRESHOLD, MMAP_THRESHOLD), (M_TRIM_THRESHOLD, TRIM_THRESHOLD),
         (M_TOP_PAD, TOP_PAD)))
-    return _done
