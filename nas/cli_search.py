@@ -94,6 +94,9 @@ class Search:
                        help="evaluate on the first N validation/test images only")
         p.add_argument("--max-rejections", type=int, default=300,
                        help="consecutive budget rejections before giving up (default 300)")
+        p.add_argument("--scale-to-fit", action=argparse.BooleanOptionalAction, default=True,
+                       help="a drawn net over the budget is trained with its widths scaled "
+                            "down until it fits (default); --no-scale-to-fit rejects it")
         p.add_argument("--startup-trials", type=int, default=10,
                        help="TPE's random trials before it models the space (default 10)")
         p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
@@ -140,6 +143,7 @@ class Search:
             progress=not args.no_progress, train_limit=args.train_limit,
             eval_limit=args.eval_limit, bf16=args.bf16, allow_changed=args.allow_changed,
             startup_trials=args.startup_trials, prune_from=args.prune_from,
+            scale_to_fit=args.scale_to_fit,
             command="nas " + " ".join(sys.argv[1:]),
         )
         if args.quick:

@@ -197,6 +197,7 @@ class SearchConfig:
     data_dir: str | None = None
     results_dir: str = "results"
     max_rejections: int = 300  # consecutive budget rejections before giving up
+    scale_to_fit: bool = True  # an over-budget draw is trained narrower (nas.fit), not rejected
     progress: bool = True
     allow_changed: bool = False  # resume even though settings differ from the study's
     command: str = ""  # the command line, for study.json
@@ -216,7 +217,7 @@ class SearchConfig:
     # what a resumed study must share with the run that made it (see nas.search)
     SETTINGS = ("space", "dataset", "max_params", "max_macs", "max_peak_kb", "max_int8_kb",
                 "epochs", "val_size", "train_limit", "eval_limit", "objectives", "pruner",
-                "rungs", "eta", "record_test")
+                "rungs", "eta", "record_test", "scale_to_fit")
 
     def settings(self) -> dict:
         d = dataclasses.asdict(self)

@@ -1,8 +1,11 @@
 """The search: an Optuna study whose trials sample a spec, pass the budget gate, then train.
 
 - Budget gate: the parameter count comes from the spec (nas.spec.analyze) before anything is
-  built. Every trial sets Optuna's per-trial constraint ``params`` (<= 0 is feasible), so TPE
-  ranks over-budget candidates by how far over they are; those end PRUNED in milliseconds.
+  built. A drawn net over the budget is scaled down until it fits (nas/fit.py; the trial keeps
+  the drawn parameters and records the factor), unless ``scale_to_fit`` is off. Every trial
+  sets Optuna's per-trial constraint ``params`` (<= 0 is feasible), so TPE ranks over-budget
+  candidates by how far over they are; those that still do not fit end PRUNED in
+  milliseconds.
 - Cheap rungs (default): a candidate first trains on each rung of ``cfg.rungs`` (few epochs,
   part of the images, the whole recipe compressed into them), and Optuna's successive-halving
   pruner lets one in ``eta`` go on; the survivors train for the full ``epochs``. A pruned
@@ -41,6 +44,7 @@ from nas.config import PRUNERS, SAMPLERS, SearchConfig, check_rungs
 from nas.data import resolve_device
 from nas.datasets import check_spec, load_data
 from nas.errors import NasError
+from nas.fit import fit_to_budgets
 from nas.runs import check_writable, environment, exit_with_parent, worker_threads, write_json
 from nas.spaces import get_space
 from nas.spec import SpecError, analyze, describe
@@ -172,6 +176,13 @@ class Objective:
             for name in cfg.budgets():
                 trial.set_constraint(name, 1.0)
             raise optuna.TrialPruned(str(e)) from None
+        if cfg.scale_to_fit:
+            fitted = fit_to_budgets(spec, cfg.budgets())
+            if fitted and fitted[1] < 1:  # trained as drawn, but narrower (nas/fit.py)
+                trial.set_user_attr("scaled", fitted[1])
+                trial.set_user_attr("drawn_arch", describe(spec))
+                trial.set_user_attr("drawn_n_params", info.n_params)
+                spec, info = fitted[0], analyze(fitted[0])
         trial.set_user_attr("spec", spec.to_dict())
         trial.set_user_attr("train_config", tcfg.to_dict())
         trial.set_user_attr("arch", describe(spec))
@@ -309,10 +320,12 @@ def _alive(pid: int) -> bool:
 
 
 def count_states(study: optuna.Study) -> dict:
-    counts = {"complete": 0, "rejected": 0, "pruned": 0, "failed": 0, "running": 0}
+    counts = {"complete": 0, "rejected": 0, "pruned": 0, "failed": 0, "running": 0,
+              "scaled": 0}
     rung_counts: dict[int, int] = {}
     reject_ms = 0.0
     for t in study.get_trials(deepcopy=False):
+        counts["scaled"] += "scaled" in t.user_attrs
         for r in t.user_attrs.get("rungs", []):
             rung_counts[r["rung"]] = rung_counts.get(r["rung"], 0) + 1
         if t.state == TrialState.COMPLETE:
@@ -503,6 +516,9 @@ def _bar_text(study, counts, cfg) -> str:
 def _trial_line(t: optuna.trial.FrozenTrial) -> str:
     n = t.user_attrs.get("n_params")
     head = f"trial {t.number} ({n:,} params)" if n is not None else f"trial {t.number}"
+    if "scaled" in t.user_attrs:  # drawn over the budget, trained narrower (nas/fit.py)
+        head = (f"{head[:-1]}, drawn with {t.user_attrs['drawn_n_params']:,} and scaled "
+                f"x{t.user_attrs['scaled']:.2f})")
     if "failed" in t.user_attrs:
         return f"{head} failed: {t.user_attrs['failed']}"
     if "out_of_time" in t.user_attrs:
@@ -589,6 +605,7 @@ def _check_resume(cfg: SearchConfig, out_dir: Path, space) -> None:
         return  # a study from before settings were recorded
     want = {**cfg.settings(), "space_version": space.version,
             "space_hash": space.fingerprint()}
+    had = {"scale_to_fit": False, **had}  # studies from before it rejected every such draw
     diff = [k for k in want if k in had and had[k] != want[k]]
     if diff and not cfg.allow_changed:
         flags = ", ".join(f"--{k.replace('_', '-')} (was {had[k]}, now {want[k]})" for k in diff)
@@ -688,7 +705,8 @@ def run_search(cfg: SearchConfig, log=print) -> Outcome:
     at_rung = "".join(f", {n} at rung {k}" for k, n in c["rungs"].items())
     log(f"{len(study.trials)} trials: {c['complete']} trained to the end{at_rung}, "
         f"{c['rejected']} rejected by budget ({c['reject_ms_total']:.0f} ms in all, "
-        f"{mean_ms:.1f} ms each), {c['pruned']} stopped early, {c['failed']} failed; "
+        f"{mean_ms:.1f} ms each), {c['scaled']} scaled down to fit, "
+        f"{c['pruned']} stopped early, {c['failed']} failed; "
         f"this run {wall / 60:.1f} min")
     from nas.studyio import cost_text, search_cost, top_table
 

@@ -157,6 +157,7 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
             "macs": ua.get("macs"),
             "rf": ua.get("rf"),
             "arch": ua.get("arch"),
+            "scaled": ua.get("scaled"),  # widths x this to fit the budget (nas/fit.py)
             "val_acc": hist[-1]["val_acc"] if hist else None,
             "test_acc": _final(test),
             "best_test_acc": test[best_i] if test else None,

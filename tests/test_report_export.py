@@ -20,7 +20,8 @@ TINY = ["--train-limit", "1500", "--eval-limit", "400", "--val-size", "1000", "-
 def results(tmp_path_factory):
     root = tmp_path_factory.mktemp("results")
     rc = main(["search", "--study", "s", "--trials", "4", "--results-dir", str(root),
-               "--max-params", "6000", "--enqueue", "baseline", "--bf16", *TINY])
+               "--max-params", "6000", "--enqueue", "baseline", "--no-scale-to-fit", "--bf16",
+               *TINY])
     assert rc == 0
     return root
 

@@ -33,7 +33,8 @@ def study(results: Path, name: str):
 
 def test_search_budget_gate_and_files(capsys, tmp_path):
     rc, out, err = nas(capsys, "search", "--study", "s", "--trials", "3", "--max-params",
-                       "5000", "--results-dir", str(tmp_path), "--enqueue", "baseline", *TINY)
+                       "5000", "--results-dir", str(tmp_path), "--enqueue", "baseline",
+                       "--no-scale-to-fit", *TINY)
     assert rc == 0, err
     st = study(tmp_path, "s")
     rejected = [t for t in st.trials if "rejected" in t.user_attrs]
