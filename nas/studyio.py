@@ -265,9 +265,11 @@ def top_table(study: optuna.Study, k: int = 10) -> str:
     if df.empty:
         return ""
     cols = ["number", "n_params", "val_acc", "test_acc", "best_test_acc", "best_test_epoch",
-            "epochs_run", "seconds", "arch"]
+            "epochs_run", "seconds", "scaled", "arch"]
     if df.test_acc.isna().all():  # searched without --record-test: no test column to show
         cols = [c for c in cols if "test" not in c]
+    if df.scaled.isna().all():  # nothing was scaled to fit (or a study from before)
+        cols.remove("scaled")
     return "top trials (selected on validation accuracy):\n" + df[cols].head(k).to_string(
         index=False, float_format=lambda v: f"{v:.2f}")
 
