@@ -304,7 +304,7 @@ def test_archive_keeps_a_readable_read_only_study(capsys, results, tmp_path, dat
     assert rc == 0, err
     rc, _, err = nas(capsys, "search", "--study", "s", "--trials", "5", "--results-dir",
                      str(root / "old"), "--max-params", "6000", "--enqueue", "baseline",
-                     "--bf16", *TINY)
+                     "--no-scale-to-fit", "--bf16", *TINY)  # the study's own settings
     assert rc == 2 and "archived study (read-only)" in err and "gunzip" in err
     assert len(load_study(root / "old", "s").trials) == len(before)
     rc, _, err = nas(capsys, "archive", "s", "--results-dir", str(root / "old"))
