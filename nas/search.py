@@ -173,6 +173,7 @@ class Objective:
             check_spec(spec, self.data.info)
         except (SpecError, NasError) as e:
             trial.set_user_attr("rejected", f"impossible spec: {e}")
+            trial.set_user_attr("reject_ms", (time.perf_counter() - t0) * 1000)
             for name in cfg.budgets():
                 trial.set_constraint(name, 1.0)
             raise optuna.TrialPruned(str(e)) from None
@@ -704,7 +705,8 @@ def run_search(cfg: SearchConfig, log=print) -> Outcome:
     mean_ms = c["reject_ms_total"] / c["rejected"] if c["rejected"] else 0.0
     at_rung = "".join(f", {n} at rung {k}" for k, n in c["rungs"].items())
     log(f"{len(study.trials)} trials: {c['complete']} trained to the end{at_rung}, "
-        f"{c['rejected']} rejected by budget ({c['reject_ms_total']:.0f} ms in all, "
+        f"{c['rejected']} rejected from their spec, over budget or impossible "
+        f"({c['reject_ms_total']:.0f} ms in all, "
         f"{mean_ms:.1f} ms each), {c['scaled']} scaled down to fit, "
         f"{c['pruned']} stopped early, {c['failed']} failed; "
         f"this run {wall / 60:.1f} min")

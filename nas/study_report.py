@@ -106,10 +106,11 @@ def pareto_figure(df: pd.DataFrame, max_params: int | None, metric: str = "val_a
     rej = df[df.kind == "rejected"]
     if len(rej):  # no accuracy: drawn as ticks along the bottom, at their parameter count
         fig.add_trace(go.Scatter(
-            x=rej.x_value, y=[lo + 0.15] * len(rej), mode="markers", name="rejected by budget",
+            x=rej.x_value, y=[lo + 0.15] * len(rej), mode="markers",
+            name="rejected from their spec",
             marker={"symbol": "line-ns-open", "size": 12, "color": "grey"},
             customdata=rej[["number", "arch"]].values,
-            hovertemplate="trial %{customdata[0]}: %{x:,} " + unit + ", over budget<br>"
+            hovertemplate="trial %{customdata[0]}: %{x:,} " + unit + ", rejected<br>"
                           "%{customdata[1]}<extra></extra>",
         ))
     if max_params:

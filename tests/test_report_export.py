@@ -57,7 +57,7 @@ def test_report_files_and_screenshot(capsys, results, tmp_path):
     page = (d / "report.html").read_text()
     # the one plotly.min.js at the results root, by a relative path: offline, never fetched
     assert '<script src="../plotly.min.js">' in page and "cdn.plot.ly" not in page
-    assert "Pareto" in page and "Top trials" in page and "rejected by budget" in page
+    assert "Pareto" in page and "Top trials" in page and "rejected from their spec" in page
     assert (results / "plotly.min.js").stat().st_size > 1_000_000
     # what the search spent: 4 candidates at one rung of 1 epoch on half the images (1/4 of a
     # 2-epoch training each), the survivors 2 epochs, and 1 race run

@@ -59,7 +59,7 @@ def test_search_budget_gate_and_files(capsys, tmp_path):
     for t in done:
         assert (d / "trials" / f"{t.number:04d}.pt").is_file()
         assert "test_acc" not in t.user_attrs  # not evaluated without --record-test
-    assert "rejected by budget" in out and "top trials" in out
+    assert "rejected from their spec" in out and "top trials" in out
     # --no-progress: one line per trained candidate (a log file shows the search moving)
     for t in done:
         assert f"trial {t.number} ({t.user_attrs['n_params']:,} params) val {t.value:.2f}%" in out
