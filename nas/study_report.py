@@ -135,17 +135,12 @@ def _safe(fn, *args, **kw):
         return f"<p><i>not available: {html.escape(str(e))}</i></p>"
 
 
-def write_report(study: optuna.Study, results_dir: str | Path, max_params: int | None,
-                 x: str = "params", budget: float | None = None) -> Path:
-    """``x``: the Pareto plots' x-axis (X_AXES); ``budget``: its budget line, in that unit."""
-    from nas.plots import curves_figure, plotly_src
+def report_figures(study: optuna.Study, max_params: int | None, x: str = "params",
+                   budget: float | None = None) -> list[tuple[str, object]]:
+    """The report's sections as (title, figure or an HTML note). Their trace types must be in
+    the committed results/plotly.min.js, plotly.js's cartesian bundle (tests/test_repo.py)."""
+    from nas.plots import curves_figure
 
-    out = study_dir(results_dir, study.study_name)
-    out.mkdir(parents=True, exist_ok=True)
-    table = trials_frame(study)
-    table.to_csv(out / "trials.csv", index=False)
-    table.to_parquet(out / "trials.parquet", index=False)
-    src = plotly_src(out / "report.html", Path(results_dir))
     df = pareto_data(study)
     vis = optuna.visualization
     sections: list[tuple[str, object]] = []
@@ -165,6 +160,21 @@ def write_report(study: optuna.Study, results_dir: str | Path, max_params: int |
     if curves:
         sections.append(("Per-epoch curves of the top trials",
                          curves_figure(curves, metric_prefix="val")))
+    return sections
+
+
+def write_report(study: optuna.Study, results_dir: str | Path, max_params: int | None,
+                 x: str = "params", budget: float | None = None) -> Path:
+    """``x``: the Pareto plots' x-axis (X_AXES); ``budget``: its budget line, in that unit."""
+    from nas.plots import plotly_src
+
+    out = study_dir(results_dir, study.study_name)
+    out.mkdir(parents=True, exist_ok=True)
+    table = trials_frame(study)
+    table.to_csv(out / "trials.csv", index=False)
+    table.to_parquet(out / "trials.parquet", index=False)
+    src = plotly_src(out / "report.html", Path(results_dir))
+    sections = report_figures(study, max_params, x, budget)
     top = table[table.state == "complete"].sort_values("val_acc", ascending=False).head(15)
     cols = [c for c in ("number", "n_params", "macs", "rf", "val_acc", "test_acc",
                         "best_test_acc", "best_test_epoch", "epochs_run", "seconds", "arch")

@@ -50,6 +50,26 @@ def test_pareto_data(results):
                     & ((done.n_params < r.n_params) | (done.val_acc > r.val_acc))).any()
 
 
+def test_report_traces_in_committed_bundle(results):
+    """The committed results/plotly.min.js is plotly.js's cartesian bundle (1.5 MB, not the
+    full 4.6 MB): every trace type our pages draw must be one it registers."""
+    import re
+    from pathlib import Path
+
+    from nas.plots import curves_figure
+    from nas.study_report import curves_data, report_figures
+    from nas.studyio import load_study
+
+    bundle = (Path(__file__).parents[1] / "results" / "plotly.min.js").read_text()
+    registered = set(re.findall(r'moduleType:"trace",name:"(\w+)"', bundle))
+    assert {"scatter", "bar"} <= registered
+    study = load_study(results, "s")
+    figs = [f for _, f in report_figures(study, 6000) if not isinstance(f, str)]
+    figs += [curves_figure(curves_data(study))]  # verify's and train's curves.html
+    used = {t.type for f in figs for t in f.data}
+    assert "scatter" in used and used <= registered, used - registered
+
+
 def test_report_files_and_screenshot(capsys, results, tmp_path):
     rc, out, err = nas(capsys, "report", "s", "--results-dir", str(results))
     assert rc == 0, err
