@@ -138,7 +138,8 @@ def _safe(fn, *args, **kw):
 def report_figures(study: optuna.Study, max_params: int | None, x: str = "params",
                    budget: float | None = None) -> list[tuple[str, object]]:
     """The report's sections as (title, figure or an HTML note). Their trace types must be in
-    the committed results/plotly.min.js, plotly.js's cartesian bundle (tests/test_repo.py)."""
+    the committed results/plotly.min.js, plotly.js's cartesian bundle
+    (tests/test_report_export.py checks)."""
     from nas.plots import curves_figure
 
     df = pareto_data(study)
