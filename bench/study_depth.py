@@ -1,0 +1,53 @@
+"""What a finished search trained, by depth: from archived studies' trials.csv, no training.
+
+For each study: per number of 3x3 convs, how many candidates trained (rung 0 or more), their
+median rung-0 validation score, how many reached 15 epochs and their median final validation
+score; then the Spearman rank correlation between rung 0's score and the final one over the
+full-length candidates (all of which rung 0 had passed, so it understates the rung's).
+
+    python bench/study_depth.py results/cpu-2026-11-29/general-2k \
+        results/cpu-2026-11-29/general-4k-scaled > bench/study_depth.txt
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+import pandas as pd
+
+
+def depth_table(trials: pd.DataFrame) -> tuple[pd.DataFrame, float, int]:
+    """(rows by 3x3 convs, Spearman rho of rung 0 vs final, full-length count)."""
+    t = trials[trials.arch.notna()].copy()
+    t["convs"] = t.arch.str.count(r"\bC\d")  # C: a 3x3 conv; T: a 1x1 transition
+    t["rung0"] = t.rung_val_acc.astype(str).map(
+        lambda s: float(m.group()) if (m := re.search(r"[\d.]+", s)) else float("nan"))
+    trained = t[t.rung0.notna() | (t.epochs_run == 15)]
+    full = trained[(trained.state == "complete") & (trained.epochs_run == 15)]
+    rows = pd.DataFrame({
+        "trained": trained.groupby("convs").size(),
+        "rung0_median": trained.groupby("convs").rung0.median(),
+        "full": full.groupby("convs").size(),
+        "final_median": full.groupby("convs").val_acc.median(),
+    }).fillna({"full": 0}).astype({"full": int})
+    both = full[full.rung0.notna()]
+    rho = both.rung0.rank().corr(both.val_acc.rank())  # Spearman, without scipy
+    return rows, rho, len(both)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("studies", nargs="+", type=Path, help="study folders holding trials.csv")
+    args = p.parse_args()
+    for d in args.studies:
+        rows, rho, n = depth_table(pd.read_csv(d / "trials.csv"))
+        print(f"{d}")
+        print(rows.to_string(float_format=lambda v: f"{v:.2f}"))
+        print(f"Spearman rho, rung 0 vs final validation, {n} full-length candidates: "
+              f"{rho:.2f}\n")
+
+
+if __name__ == "__main__":
+    main()
