@@ -6,7 +6,8 @@ score; then the Spearman rank correlation between rung 0's score and the final o
 full-length candidates (all of which rung 0 had passed, so it understates the rung's).
 
     python bench/study_depth.py results/cpu-2026-11-29/general-2k \
-        results/cpu-2026-11-29/general-4k-scaled > bench/study_depth.txt
+        results/cpu-2026-11-29/general-4k-scaled results/cpu-2026-11-29/fashion-8k \
+        > bench/study_depth.txt
 """
 
 from __future__ import annotations
