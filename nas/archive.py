@@ -4,7 +4,10 @@ A study's journal repeats every user attribute of every trial as its own JSON re
 2-hour search writes about 3.5 MB of it; gzipped it is about 20x smaller, and Optuna reads it
 back through ``studyio.GzipJournalBackend``. The weights of every fully trained trial are
 another 40 KB each: an archive keeps those that anyone exports or looks at again (the
-winner, the race's entrants, the Pareto front, the best few by validation).
+winner, the race's entrants, the Pareto front, the best few by validation). Any other trial
+can be trained again from its spec and recipe (`nas verify STUDY --trial N`). Three, not ten:
+a committed proof must leave room in a clone of at most 20 MB (tests/test_repo.py), and ten
+weights of a 25,000-parameter net are 1 MB.
 """
 
 from __future__ import annotations
@@ -79,7 +82,7 @@ def _repoint_pages(folder: Path, new_root: Path) -> int:
 
 
 def archive_study(results_dir: Path, name: str, into: Path | None = None,
-                  keep: int = 10) -> dict:
+                  keep: int = 3) -> dict:
     """Compact results_dir/name (gzip its journal, drop the weights nobody will reload), after
     moving it to into/name if ``into`` is given. Refuses a study that is still running."""
     results_dir = Path(results_dir)

@@ -285,9 +285,9 @@ afterwards pass --results-dir DIR to the other commands."""
         p.add_argument("study", help="a finished study under --results-dir")
         p.add_argument("--into", metavar="DIR", default=None,
                        help="move it to DIR/STUDY first (e.g. results/cpu-2026-11-25)")
-        p.add_argument("--keep-weights", type=int, default=10, metavar="N",
+        p.add_argument("--keep-weights", type=int, default=3, metavar="N",
                        help="keep the weights of the N best trials by validation, besides the "
-                            "winner and the race's entrants (default 10)")
+                            "winner and the race's entrants (default 3)")
         p.add_argument("--results-dir", default="results")
 
     def take_action(self, args) -> int:
@@ -298,10 +298,11 @@ afterwards pass --results-dir DIR to the other commands."""
         r = archive_study(Path(args.results_dir), args.study,
                           Path(args.into) if args.into else None, args.keep_weights)
         torn = " (a torn last record dropped)" if r["torn"] else ""
+        journal = (f"journal.log.gz of {r['journal_records']:,} records{torn}"
+                   if r["journal_records"] else "journal gzipped already")  # archived before
         print(f"archived {r['study']} in {r['path']}/: {r['bytes_before'] / 1e6:.2f} MB -> "
-              f"{r['bytes_after'] / 1e6:.2f} MB; journal.log.gz of {r['journal_records']:,} "
-              f"records{torn}; weights kept for trials {r['weights_kept']}, "
-              f"{r['weights_removed']} removed")
+              f"{r['bytes_after'] / 1e6:.2f} MB; {journal}; weights kept for trials "
+              f"{r['weights_kept']}, {r['weights_removed']} removed")
         return 0
 
 

@@ -14,7 +14,6 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import pandas as pd
 import torch
 
 from nas.config import TrainConfig
@@ -113,6 +112,8 @@ def train_seed(
     ckpt = out_dir / f"checkpoint_seed{seed}.pt"
     if resume and hist_path.is_file() and weights.is_file():
         log(f"seed {seed}: trained before, reusing {hist_path.name} (--resume)")
+        import pandas as pd
+
         return pd.read_csv(hist_path).to_dict("records")
     if not resume:
         ckpt.unlink(missing_ok=True)
@@ -128,6 +129,8 @@ def train_seed(
                 desc=f"seed {seed} ", checkpoint=ckpt, **(limits or {}))
     if res.stop_reason:
         log(f"seed {seed}: {res.stop_reason}")
+    import pandas as pd  # here, not at the top: see nas/studyio.py
+
     pd.DataFrame(res.history).to_csv(hist_path, index=False)
     torch.save(res.model.state_dict(), weights)
     ckpt.unlink(missing_ok=True)

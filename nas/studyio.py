@@ -9,13 +9,16 @@ import os
 import statistics
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import optuna
-import pandas as pd
 from optuna.storages.journal import BaseJournalBackend
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.errors import NasError
+
+if TYPE_CHECKING:  # pandas costs a third of a second to import, and a search never needs it
+    import pandas as pd
 
 
 def study_dir(results_dir: str | Path, study: str) -> Path:
@@ -147,8 +150,8 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
             state = "rejected"
         elif t.state == TrialState.PRUNED:
             state = "pruned"
-        elif "failed" in ua or ua.get("interrupted"):
-            state = "failed"
+        elif t.state == TrialState.FAIL or "failed" in ua or ua.get("interrupted"):
+            state = "failed"  # also one the time limit cut (FAIL, no reason): one word for both
         best_i = max(range(len(test)), key=test.__getitem__) if test else None
         row = {
             "number": t.number,
@@ -170,6 +173,8 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
         }
         row.update({f"param_{k}": v for k, v in t.params.items()})
         rows.append(row)
+    import pandas as pd
+
     df = pd.DataFrame(rows)
     for col in ("n_params", "macs", "rf", "best_test_epoch"):  # ints, blank where not trained
         if col in df:
@@ -280,8 +285,8 @@ def search_cost(study: optuna.Study, study_json: Path | None = None) -> dict:
     One FCE is one full-length training on all the search's training images: a rung of E
     epochs on a fraction F of them costs E * F / epochs of it. The seed race (race.json beside
     study.json) adds one FCE per run. Wall time runs from the first trial's start to the last
-    trial's end, or to the winner's naming when the race ran; for a study resumed later it
-    includes the pause.
+    trial's end, or to the winner's naming when the race ran, less the pauses: spans when no
+    trial was running (a study stopped in one session and resumed in the next) do not count.
     """
     from datetime import datetime
 
@@ -301,12 +306,23 @@ def search_cost(study: optuna.Study, study_json: Path | None = None) -> dict:
     race_path = study_json.with_name("race.json") if study_json else None
     race_runs = len(json.loads(race_path.read_text())["runs"]) if race_path and \
         race_path.is_file() else 0
-    starts = [t.datetime_start for t in trained if t.datetime_start]
-    ends = [t.datetime_complete for t in trained if t.datetime_complete]
+    spans = sorted((t.datetime_start, t.datetime_complete)
+                   for t in study.get_trials(deepcopy=False)
+                   if t.datetime_start and t.datetime_complete)
     named = (meta.get("winner") or {}).get("named")
-    if named:
-        ends.append(datetime.fromisoformat(named))
-    wall_s = (max(ends) - min(starts)).total_seconds() if starts and ends else 0.0
+    if named and spans:  # the race runs from the last trial's end to the winner's naming
+        last = max(end for _, end in spans)
+        spans.append((last, max(last, datetime.fromisoformat(named))))
+    wall_s, run_start, run_end = 0.0, None, None  # the union of the spans
+    for start, end in spans:
+        if run_end is None or start > run_end:
+            if run_end is not None:
+                wall_s += (run_end - run_start).total_seconds()
+            run_start, run_end = start, end
+        else:
+            run_end = max(run_end, end)
+    if run_end is not None:
+        wall_s += (run_end - run_start).total_seconds()
     full = sum(bool(t.user_attrs.get("history")) for t in trained)
     return {
         "candidates": len(trained), "at_rung": dict(sorted(at_rung.items())), "full": full,

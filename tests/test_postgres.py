@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.slow,
 def search(results, study, trials):
     cmd = [sys.executable, "-m", "nas.cli", "search", "--study", study, "--storage", URL,
            "--trials", str(trials), "--results-dir", str(results), "--train-limit", "600",
-           "--eval-limit", "300", "--val-size", "1000", "--epochs", "8", "--pruner", "none",
+           "--eval-limit", "300", "--val-size", "1000", "--epochs", "6", "--pruner", "none",
            "--race-top", "0", "--max-params", "8000", "--no-progress"]
     env = {**os.environ, "NAS_HEARTBEAT_S": "1", "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -37,7 +37,7 @@ def test_two_machines_and_a_kill9(tmp_path):
 
     name = f"pg-{uuid.uuid4().hex[:8]}"
     a, b = tmp_path / "machine_a", tmp_path / "machine_b"
-    pa = search(a, name, 6)
+    pa = search(a, name, 4)
     storage = open_storage(URL, tmp_path)
 
     def running_trial_of(pid):
@@ -51,7 +51,7 @@ def test_two_machines_and_a_kill9(tmp_path):
                 return t.number
         return None
 
-    pb = search(b, name, 6)
+    pb = search(b, name, 4)
     t0, killed = time.time(), None
     while killed is None and time.time() - t0 < 180:
         killed = running_trial_of(pa.pid)

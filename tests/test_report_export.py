@@ -322,6 +322,11 @@ def test_archive_keeps_a_readable_read_only_study(capsys, results, tmp_path, dat
     rc, _, err = nas(capsys, "export", "s", "--trial", "winner", "--results-dir",
                      str(root / "old"), "--out", str(tmp_path / "e"))
     assert rc == 0, err
+    # archived again in place (as when --keep-weights' default went from 10 to 3): still readable
+    rc, out, err = nas(capsys, "archive", "s", "--results-dir", str(root / "old"))
+    assert rc == 0 and "journal gzipped already" in out, (out, err)
+    assert (d / "trials" / f"{winner:04d}.pt").is_file()
+    assert len(load_study(root / "old", "s").trials) == len(before)
     rc, _, err = nas(capsys, "search", "--study", "s", "--trials", "5", "--results-dir",
                      str(root / "old"), "--max-params", "6000", "--enqueue", "baseline",
                      "--no-scale-to-fit", "--bf16", *TINY)  # the study's own settings

@@ -278,6 +278,47 @@ def test_prune_from_moves_the_median_comparison():
     assert make_pruner("median", 15, prune_from=12)._n_warmup_steps == 12
 
 
+def test_trials_table_names_every_failure_failed():
+    """A candidate the deadline cut (FAIL, no reason), an interrupted one and one that raised
+    all read "failed" in trials.csv."""
+    import optuna
+
+    from nas.studyio import trials_frame
+
+    st = optuna.create_study()
+    for attrs in ({}, {"interrupted": True}, {"failed": "RuntimeError: boom"}):
+        t = st.ask()
+        for k, v in attrs.items():
+            t.set_user_attr(k, v)
+        st.tell(t, state=optuna.trial.TrialState.FAIL)
+    st.tell(st.ask(), 1.0)
+    assert list(trials_frame(st).state) == ["failed", "failed", "failed", "complete"]
+
+
+def test_search_wall_time_leaves_out_the_pause_between_sessions(tmp_path):
+    """Two trials an hour apart (stopped, resumed next session), then the race: the wall time
+    is the 10 + 5 minutes the trials ran plus the 3 of the race, not the hour between."""
+    import json
+    from datetime import datetime, timedelta
+
+    import optuna
+
+    from nas.studyio import search_cost
+
+    t0 = datetime(2026, 11, 29, 7, 0)
+    st = optuna.create_study()
+    for start, minutes in ((t0, 10), (t0 + timedelta(hours=1), 5)):
+        st.add_trial(optuna.trial.FrozenTrial(
+            number=0, trial_id=0, state=optuna.trial.TrialState.COMPLETE, value=90.0,
+            values=None, datetime_start=start, datetime_complete=start + timedelta(minutes=minutes),
+            params={}, distributions={}, user_attrs={"history": [{}] * 15}, system_attrs={},
+            intermediate_values={}))
+    named = t0 + timedelta(hours=1, minutes=8)
+    (tmp_path / "study.json").write_text(json.dumps({"winner": {"named": named.isoformat()}}))
+    c = search_cost(st, tmp_path / "study.json")
+    assert c["wall_s"] == 18 * 60 and c["candidates_per_hour"] == round(2 / 0.3, 1)
+
+
 def test_timeout_covers_the_search_and_its_race(capsys, tmp_path):
     """--timeout alone: as many candidates as fit, then the race, all within the time."""
     import json
