@@ -7,6 +7,7 @@ full-length candidates (all of which rung 0 had passed, so it understates the ru
 
     python bench/study_depth.py results/cpu-2026-11-29/general-2k \
         results/cpu-2026-11-29/general-4k-scaled results/cpu-2026-11-29/fashion-8k \
+        results/cpu-2026-11-29/fashion-25k \
         > bench/study_depth.txt
 """
 
