@@ -313,16 +313,12 @@ def search_cost(study: optuna.Study, study_json: Path | None = None) -> dict:
     if named and spans:  # the race runs from the last trial's end to the winner's naming
         last = max(end for _, end in spans)
         spans.append((last, max(last, datetime.fromisoformat(named))))
-    wall_s, run_start, run_end = 0.0, None, None  # the union of the spans
+    wall_s, covered = 0.0, None  # the union of the spans: each adds what lies past the others
     for start, end in spans:
-        if run_end is None or start > run_end:
-            if run_end is not None:
-                wall_s += (run_end - run_start).total_seconds()
-            run_start, run_end = start, end
-        else:
-            run_end = max(run_end, end)
-    if run_end is not None:
-        wall_s += (run_end - run_start).total_seconds()
+        begin = start if covered is None else max(start, covered)
+        if end > begin:
+            wall_s += (end - begin).total_seconds()
+            covered = end
     full = sum(bool(t.user_attrs.get("history")) for t in trained)
     return {
         "candidates": len(trained), "at_rung": dict(sorted(at_rung.items())), "full": full,
