@@ -229,7 +229,8 @@ parameter count and the same test accuracy as recorded, to the image."""
                             "checked with ONNX Runtime on the test split ([deploy] extra)")
         p.add_argument("--int8", action="store_true",
                        help="also model.int8.onnx: ONNX Runtime's static quantization, "
-                            "calibrated on 1,000 training images; implies --onnx")
+                            "calibrated on 1,000 training images (percentile ranges); "
+                            "implies --onnx")
         p.add_argument("--results-dir", default="results")
         p.add_argument("--dataset", default=None,
                        help="the data for the check and for model.py's default (default: the "

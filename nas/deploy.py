@@ -9,6 +9,8 @@ images; nothing here is a hand-written quantizer.
 
 from __future__ import annotations
 
+import contextlib
+import io
 from collections import OrderedDict
 from pathlib import Path
 
@@ -97,10 +99,25 @@ def onnx_predict(path: Path, images: np.ndarray, batch: int = 1000) -> np.ndarra
                            for i in range(0, len(images), batch)])
 
 
-def quantize_int8(fp32: Path, calibration: np.ndarray, path: Path) -> Path:
-    """ONNX Runtime's static quantization, calibrated on ``calibration`` (uint8 images)."""
+INT8_CALIBRATION = "percentile"  # what `nas export --int8` uses
+
+
+def quantize_int8(fp32: Path, calibration: np.ndarray, path: Path,
+                  calibration_method: str = INT8_CALIBRATION, bn_float: bool = False) -> Path:
+    """ONNX Runtime's static quantization, calibrated on ``calibration`` (uint8 images).
+
+    Activation ranges come from the 99.999th percentile of the calibration values, not their
+    extremes (MinMax, ORT's default): over 12 verified designs the int8 drop averaged 0.013
+    points against 0.026, and on the 25k Fashion-MNIST winner 0.11 against 0.27
+    (bench/int8_calibration.py).
+
+    ``bn_float`` leaves in float the BatchNormalization nodes that the exporter could not fold
+    into a conv (a ReLU stands between them): ORT quantizes a BN's rank-1 scale per tensor
+    only, so its smallest channels lose most of their bits (bench/int8_calibration.py)."""
+    import onnx
     from onnxruntime.quantization import (
         CalibrationDataReader,
+        CalibrationMethod,
         QuantFormat,
         QuantType,
         quantize_static,
@@ -114,9 +131,16 @@ def quantize_int8(fp32: Path, calibration: np.ndarray, path: Path) -> Path:
         def get_next(self):
             return next(self.batches, None)
 
-    quantize_static(str(fp32), str(path), Reader(), quant_format=QuantFormat.QDQ,
-                    per_channel=True, weight_type=QuantType.QInt8,
-                    activation_type=QuantType.QUInt8)
+    methods = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile}
+    if calibration_method not in methods:
+        raise NasError(f"unknown calibration {calibration_method!r} (valid: {', '.join(methods)})")
+    bn = [n.name for n in onnx.load(str(fp32)).graph.node
+          if n.op_type == "BatchNormalization"] if bn_float else []
+    with contextlib.redirect_stdout(io.StringIO()):  # the histogram calibrators print progress
+        quantize_static(str(fp32), str(path), Reader(), quant_format=QuantFormat.QDQ,
+                        per_channel=True, weight_type=QuantType.QInt8,
+                        activation_type=QuantType.QUInt8, nodes_to_exclude=bn,
+                        calibrate_method=methods[calibration_method])
     return path
 
 
@@ -181,6 +205,7 @@ def export_and_check(out: Path, net: nn.Module, info, test_x: torch.Tensor,
         result.update({
             "int8_file_bytes": q.stat().st_size, "int8_weight_bytes": initializer_bytes(q),
             "int8_acc": float(100 * (got8 == y).mean()), "int8_calibration_images": len(calib_x),
+            "int8_calibration": INT8_CALIBRATION,
         })
         result["int8_drop_points"] = result["onnx_acc"] - result["int8_acc"]
     return result

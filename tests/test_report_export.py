@@ -258,7 +258,7 @@ def test_export_onnx_and_int8(capsys, results, tmp_path):
     d = json.loads((out / "export.json").read_text())["deploy"]
     assert (out / "model.onnx").is_file() and (out / "model.int8.onnx").is_file()
     assert d["onnx_differ_from_torch"] <= 2 and d["n_test"] == 400
-    assert abs(d["int8_acc"] - d["onnx_acc"]) < 5
+    assert abs(d["int8_acc"] - d["onnx_acc"]) < 5 and d["int8_calibration"] == "percentile"
     assert d["int8_weight_bytes"] < d["onnx_weight_bytes"] / 2  # int8, not float, weights
     assert "model.int8.onnx" in text
     import numpy as np
@@ -268,6 +268,38 @@ def test_export_onnx_and_int8(capsys, results, tmp_path):
     assert sess.get_inputs()[0].type == "tensor(uint8)"  # normalization is inside the graph
     logits = sess.run(None, {"images": np.zeros((3, 1, 28, 28), np.uint8)})[0]
     assert logits.shape == (3, 10)
+
+
+def test_quantize_int8_settings(tmp_path):
+    """The calibration is ORT's, by name; bn_float leaves an unfolded BN (ReLU before it) in
+    float, where ORT would quantize its scale per tensor; a wrong name is one line."""
+    pytest.importorskip("onnxruntime")
+    import numpy as np
+    import onnx
+
+    from nas.build import build
+    from nas.data import MNIST_INFO
+    from nas.deploy import Deployable, export_onnx, quantize_int8
+    from nas.errors import NasError
+    from nas.spec import ArchSpec
+
+    spec = ArchSpec.from_dict({"layers": [
+        {"type": "conv", "out": 4, "k": 3, "pad": 1, "bias": False}, {"type": "relu"},
+        {"type": "bn"}, {"type": "gap"}, {"type": "conv", "out": 10, "k": 1}]})
+    fp32 = export_onnx(Deployable(build(spec).eval(), MNIST_INFO.mean, MNIST_INFO.std),
+                       MNIST_INFO.shape, tmp_path / "m.onnx")
+    calib = np.random.default_rng(0).integers(0, 255, (200, 1, 28, 28), dtype=np.uint8)
+
+    def bn_scale_quantized(path):
+        g = onnx.load(str(path)).graph
+        bn = next(n for n in g.node if n.op_type == "BatchNormalization")
+        return any(n.op_type == "DequantizeLinear" and bn.input[1] in n.output for n in g.node)
+
+    assert bn_scale_quantized(quantize_int8(fp32, calib, tmp_path / "p.onnx"))
+    assert not bn_scale_quantized(quantize_int8(fp32, calib, tmp_path / "f.onnx", "minmax",
+                                                bn_float=True))
+    with pytest.raises(NasError, match="unknown calibration 'entropy'"):
+        quantize_int8(fp32, calib, tmp_path / "e.onnx", "entropy")
 
 
 @pytest.mark.slow
