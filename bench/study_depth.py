@@ -7,8 +7,8 @@ full-length candidates (all of which rung 0 had passed, so it understates the ru
 
     python bench/study_depth.py results/cpu-2026-11-29/general-2k \
         results/cpu-2026-11-29/general-4k-scaled results/cpu-2026-11-29/fashion-8k \
-        results/cpu-2026-11-29/fashion-25k \
-        > bench/study_depth.txt
+        results/cpu-2026-11-29/fashion-25k results/cpu-2026-11-29/general-8k-scaled \
+        results/cpu-2026-11-25/general-8k > bench/study_depth.txt
 """
 
 from __future__ import annotations
@@ -25,7 +25,10 @@ def depth_table(trials: pd.DataFrame) -> tuple[pd.DataFrame, float, int]:
     t = trials[trials.arch.notna()].copy()
     t["convs"] = t.arch.str.count(r"\bC\d")  # C: a 3x3 conv; T: a 1x1 transition
     t["rung0"] = t.rung_val_acc.astype(str).map(
-        lambda s: float(m.group()) if (m := re.search(r"[\d.]+", s)) else float("nan"))
+        # pandas 3 keeps missing values missing through astype(str): a trial that failed
+        # before its first rung has none
+        lambda s: float(m.group()) if isinstance(s, str) and (m := re.search(r"[\d.]+", s))
+        else float("nan"))
     trained = t[t.rung0.notna() | (t.epochs_run == 15)]
     full = trained[(trained.state == "complete") & (trained.epochs_run == 15)]
     rows = pd.DataFrame({
