@@ -9,7 +9,7 @@ count test accuracy with ONNX Runtime. Settings:
   percentile      activation ranges from the 99.999th percentile instead of the extremes
   minmax_bnfp32   MinMax, with the BatchNormalization nodes the exporter could not fold into a
                   conv (ReLU before BN) left in float: ORT can quantize a BN's rank-1 scale only
-                  per tensor, so the smallest channels' scales lose most of their bits
+                  per tensor (the guess behind it; it did not help, bench/RESULTS.md)
   percentile_bnfp32  both changes
 
     python bench/int8_calibration.py s8koc-t4 fashion-25k-winner-seeds0-1-2 --seeds 0,1,2
