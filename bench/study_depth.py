@@ -8,7 +8,8 @@ full-length candidates (all of which rung 0 had passed, so it understates the ru
     python bench/study_depth.py results/cpu-2026-11-29/general-2k \
         results/cpu-2026-11-29/general-4k-scaled results/cpu-2026-11-29/fashion-8k \
         results/cpu-2026-11-29/fashion-25k results/cpu-2026-11-29/general-8k-scaled \
-        results/cpu-2026-11-25/general-8k > bench/study_depth.txt
+        results/cpu-2026-11-25/general-8k results/cpu-2026-12-01/general-8k-seed1 \
+        > bench/study_depth.txt
 """
 
 from __future__ import annotations
