@@ -14,6 +14,7 @@ from nas.spec import (
     ArchSpec,
     Conv,
     Dropout,
+    DWConv,
     Flatten,
     Linear,
     MaxPool,
@@ -32,6 +33,10 @@ def torch_layer(layer, in_shape: tuple) -> tuple[str, tuple, dict]:
     if isinstance(layer, Conv):
         return "Conv2d", (in_shape[0], layer.out), {
             "kernel_size": layer.k, "padding": layer.pad, "bias": layer.bias}
+    if isinstance(layer, DWConv):
+        return "Conv2d", (in_shape[0], in_shape[0]), {
+            "kernel_size": layer.k, "padding": layer.pad, "bias": layer.bias,
+            "groups": in_shape[0]}
     if isinstance(layer, BN):
         return f"BatchNorm{2 if len(in_shape) == 3 else 1}d", (in_shape[0],), {}
     if isinstance(layer, ReLU):

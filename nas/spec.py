@@ -27,6 +27,19 @@ class Conv:
 
 
 @dataclass(frozen=True)
+class DWConv:
+    """Depthwise conv: one k x k filter per channel (groups = channels), channels in = out.
+
+    Followed by a 1x1 Conv it is MobileNet's separable conv: a 3x3 conv of C -> W channels
+    costs 9*C*W parameters, the pair 9*C + C*W, so a small budget buys far wider layers.
+    """
+
+    k: int = 3  # square kernel size, pixels
+    pad: int = 0  # zero padding on each side, pixels
+    bias: bool = False
+
+
+@dataclass(frozen=True)
 class BN:
     pass
 
@@ -65,6 +78,7 @@ class Linear:
 # JSON "type" string -> layer class; the one place a new layer kind is registered.
 LAYER_TYPES: dict[str, type] = {
     "conv": Conv,
+    "dwconv": DWConv,
     "bn": BN,
     "relu": ReLU,
     "dropout": Dropout,
@@ -242,6 +256,25 @@ def analyze(spec: ArchSpec) -> Analysis:
                 f" pad {layer.pad}" if layer.pad else ""
             ) + (" bias" if layer.bias else "")
             shape = (layer.out, size, size)
+        elif isinstance(layer, DWConv):
+            if not spatial:
+                raise fail("depthwise conv needs a (C, H, W) input, got a flat vector")
+            c, h, _ = shape
+            if layer.k <= 0 or layer.pad < 0:
+                raise fail(f"bad kernel {layer.k} / padding {layer.pad}")
+            size = h + 2 * layer.pad - layer.k + 1
+            if size < 1:
+                raise fail(
+                    f"kernel {layer.k}x{layer.k} larger than its {h}x{h} input "
+                    f"(padding {layer.pad})"
+                )
+            params = c * layer.k * layer.k + (c if layer.bias else 0)
+            macs = c * layer.k * layer.k * size * size
+            rf += (layer.k - 1) * jump
+            text = f"depthwise {layer.k}x{layer.k} {c}" + (
+                f" pad {layer.pad}" if layer.pad else ""
+            ) + (" bias" if layer.bias else "")
+            shape = (c, size, size)
         elif isinstance(layer, MaxPool):
             if not spatial:
                 raise fail("max-pool needs a (C, H, W) input")
@@ -323,7 +356,7 @@ def peak_memory(spec: ArchSpec, infos) -> int:
     shape = (spec.in_channels, spec.input_size, spec.input_size)
     peak = _elems(shape)
     for layer, li in zip(spec.layers, infos, strict=True):
-        if isinstance(layer, (Conv, MaxPool, GAP, Linear)):
+        if isinstance(layer, (Conv, DWConv, MaxPool, GAP, Linear)):
             peak = max(peak, _elems(shape) + _elems(li.out_shape))
         shape = li.out_shape
     return peak
@@ -342,6 +375,8 @@ def int8_size(spec: ArchSpec, infos) -> int:
     for layer, li in zip(spec.layers, infos, strict=True):
         if isinstance(layer, Conv):
             size += layer.out * c * layer.k * layer.k + 9 * layer.out
+        elif isinstance(layer, DWConv):
+            size += c * layer.k * layer.k + 9 * c
         elif isinstance(layer, Linear):
             size += li.n_params - (layer.out if layer.bias else 0) + 9 * layer.out
         if len(li.out_shape) == 3 or isinstance(layer, Linear):
@@ -356,6 +391,8 @@ def describe(spec: ArchSpec) -> str:
         if isinstance(layer, Conv):
             tag = "C" if layer.k == 3 else ("T" if layer.k == 1 else f"K{layer.k}:")
             parts.append(f"{tag}{layer.out}{'p' if layer.pad else ''}")
+        elif isinstance(layer, DWConv):  # D: depthwise 3x3; the 1x1 after it says the width
+            parts.append(("D" if layer.k == 3 else f"D{layer.k}:") + ("p" if layer.pad else ""))
         elif isinstance(layer, MaxPool):
             parts.append("M")
         elif isinstance(layer, GAP):

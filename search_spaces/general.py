@@ -27,7 +27,17 @@ import math
 
 from nas.config import TrainConfig
 from nas.spaces import register_space
-from nas.spec import GAP, ArchSpec, Conv, Dropout, Flatten, Linear, MaxPool, conv_block
+from nas.spec import (
+    GAP,
+    ArchSpec,
+    Conv,
+    Dropout,
+    DWConv,
+    Flatten,
+    Linear,
+    MaxPool,
+    conv_block,
+)
 
 ABOUT = "1-3 stages of 1-4 3x3 convs, transitions, squeeze/expand, 3 heads, and the recipe"
 VERSION = 1
@@ -40,12 +50,22 @@ def general_net(
     stages: list[list[int]], pads: list[str], transitions: list[int], *, trans_pos: str,
     trans_block: bool, squeeze: int, expand: int, head: str, order: str, bias: bool,
     dropout: float, dropout_at: str, init: str = "default", num_classes: int = 10,
+    separable: list[bool] | None = None,
 ) -> ArchSpec:
-    """The spec of one point of the space; ``transitions[i]`` (0: none) leads into stage i+1."""
-    relu_first = order == "relu_bn"
+    """The spec of one point of the space; ``transitions[i]`` (0: none) leads into stage i+1.
 
-    def block(c: int, k: int, pad: int = 0, conv_bias: bool = False, drop: float = 0.0):
-        return conv_block(c, k, pad, bias=conv_bias, relu_first=relu_first, dropout=drop)
+    ``separable[i]``: stage i+1's 3x3 convs are depthwise 3x3 then 1x1 (Keras'
+    SeparableConv2D: nothing between the two), except the net's first conv, which sees the
+    image's few channels and stays a full 3x3 conv.
+    """
+    relu_first = order == "relu_bn"
+    separable = separable or [False] * len(stages)
+
+    def block(c: int, k: int, pad: int = 0, conv_bias: bool = False, drop: float = 0.0,
+              sep: bool = False):
+        layers = conv_block(c, 1 if sep else k, 0 if sep else pad, bias=conv_bias,
+                            relu_first=relu_first, dropout=drop)
+        return (DWConv(k, pad), *layers) if sep else layers
 
     layers: list = []
     for i, widths in enumerate(stages):
@@ -60,7 +80,8 @@ def general_net(
         for j, c in enumerate(widths):
             padded = pads[i] == "all" or (pads[i] == "last" and j == len(widths) - 1)
             layers += block(c, 3, 1 if padded else 0, bias,
-                            dropout if dropout_at == "block" else 0.0)
+                            dropout if dropout_at == "block" else 0.0,
+                            sep=separable[i] and (i, j) != (0, 0))
     if squeeze:
         layers += block(squeeze, 1)
     if expand:
@@ -91,17 +112,25 @@ def _budget(trial) -> int:
     return _study_attr(trial, "max_params", DEFAULT_BUDGET)
 
 
-def sample_net(trial) -> ArchSpec:
-    hi = max(8, min(64, int(1.2 * math.sqrt(_budget(trial) / 9))))  # a 3x3 WxW conv: 9 W^2
+def sample_net(trial, separable: bool = False) -> ArchSpec:
+    """A net of the space; ``separable`` offers each stage separable convs (``s{i}_sep``),
+    whose widths (``s{i}_sw{j}``) range wider, since a C -> W one costs 9C + CW, not 9CW."""
+    budget = _budget(trial)
+    hi = max(8, min(64, int(1.2 * math.sqrt(budget / 9))))  # a 3x3 WxW conv: 9 W^2
+    hi_sep = max(8, min(128, int(1.2 * math.sqrt(budget))))  # a separable one: ~W^2
 
-    def width(name: str) -> int:
-        return trial.suggest_int(name, 4, hi, log=True)
+    def width(name: str, top: int = hi) -> int:
+        return trial.suggest_int(name, 4, top, log=True)
 
     n = trial.suggest_int("stages", 1, 3)
-    stages, pads, transitions = [], [], []
+    stages, pads, transitions, seps = [], [], [], []
     for i in range(1, n + 1):
         k = trial.suggest_int(f"s{i}_convs", 1, 4)
-        stages.append([width(f"s{i}_w{j}") for j in range(1, k + 1)])
+        sep = separable and trial.suggest_categorical(f"s{i}_sep", [False, True])
+        # stage 1's first conv stays full (general_net), so it keeps the full conv's range
+        stages.append([width(f"s{i}_sw{j}", hi_sep) if sep and (i, j) != (1, 1)
+                       else width(f"s{i}_w{j}") for j in range(1, k + 1)])
+        seps.append(sep)
         pads.append(trial.suggest_categorical(f"s{i}_pad", ["none", "last", "all"]))
         if i > 1:
             on = trial.suggest_categorical(f"t{i}_on", [False, True])
@@ -125,6 +154,7 @@ def sample_net(trial) -> ArchSpec:
         if dropout > 0 else "block",
         init=trial.suggest_categorical("init", ["default", "xavier"]),
         num_classes=_study_attr(trial, "num_classes", 10),
+        separable=seps,
     )
     return dataclasses.replace(spec, in_channels=_study_attr(trial, "in_channels", 1),
                                input_size=_study_attr(trial, "input_size", 28))

@@ -302,6 +302,42 @@ def test_quantize_int8_settings(tmp_path):
         quantize_int8(fp32, calib, tmp_path / "e.onnx", "entropy")
 
 
+def test_separable_net_deploys(tmp_path):
+    """A depthwise conv goes through model.py's source, ONNX (BN folded) and int8 unchanged."""
+    pytest.importorskip("onnxruntime")
+    import numpy as np
+    import torch
+
+    from nas.build import build
+    from nas.data import MNIST_INFO
+    from nas.deploy import Deployable, export_onnx, onnx_predict, quantize_int8
+    from nas.export import render_model
+    from nas.spec import GAP, ArchSpec, Conv, DWConv, MaxPool, conv_block
+
+    spec = ArchSpec(layers=(*conv_block(6, 3, 1), DWConv(3, 1), *conv_block(24, 1), MaxPool(2),
+                            DWConv(3), *conv_block(12, 1), GAP(), Conv(10, 1)))
+    torch.manual_seed(0)
+    net = build(spec).eval()
+    for m in net.modules():  # BN statistics that folding must carry over
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    (tmp_path / "model.py").write_text(render_model(spec, "t"))
+    scope: dict = {"__file__": str(tmp_path / "model.py")}
+    exec(compile((tmp_path / "model.py").read_text(), "model.py", "exec"), scope)
+    again = scope["Net"]()
+    again.load_state_dict(net.state_dict())  # same module names and shapes as the tool's
+    images = np.random.default_rng(0).integers(0, 255, (64, 28, 28), dtype=np.uint8)
+    with torch.no_grad():
+        want = scope["predict"](again, torch.from_numpy(images))
+    wrapped = Deployable(net, MNIST_INFO.mean, MNIST_INFO.std)
+    fp32 = export_onnx(wrapped, MNIST_INFO.shape, tmp_path / "m.onnx")
+    got = onnx_predict(fp32, images[:, None])
+    assert (got == want.numpy()).mean() >= 0.98  # folding moves a logit by float rounding
+    int8 = quantize_int8(fp32, images[:, None], tmp_path / "q.onnx")
+    assert onnx_predict(int8, images[:, None]).shape == (64,)
+
+
 @pytest.mark.slow
 def test_export_onnx_with_the_dynamo_exporter(capsys, results, tmp_path, monkeypatch):
     """The exporter used where PyTorch has dropped the TorchScript one: same checks."""

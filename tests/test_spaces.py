@@ -21,11 +21,12 @@ def test_known_baseline_is_the_preset():
     assert dataclasses.replace(cfg, epochs=preset.train.epochs) == preset.train
 
 
+@pytest.mark.parametrize("space_name", ["general", "separable"])
 @pytest.mark.parametrize("name", ["batch3", "baseline", "ref7918", "ref7070", "ref3762",
                                   "best8k", "best5k"])
-def test_general_space_holds_every_known_design(name):
+def test_general_space_holds_every_known_design(name, space_name):
     """Each design we know of is one point of the default space: net and recipe, exactly."""
-    space = get_space("general")
+    space = get_space(space_name)
     spec, cfg = space.sample(optuna.trial.FixedTrial(space.known[name]))
     preset = get_preset(name)
     assert spec == preset.spec
@@ -72,7 +73,7 @@ def test_spaces_sample_valid_specs(name):
             sizes.append(analyze(spec).n_params)
         except SpecError:
             impossible += 1
-    assert impossible <= (40 if name == "general" else 0)
+    assert impossible <= (40 if name in ("general", "separable") else 0)
     if name == "mnist_8k":  # one space for the 8k search and the frontier below it
         assert min(sizes) < 2000 and sum(s < 8000 for s in sizes) > 150
 
@@ -121,3 +122,29 @@ def test_general_space_mirrors_only_where_the_data_allows(mirror, searched):
         assert ("hflip" in trial.params) == searched
         study.tell(trial, 0.0)
     assert flips == ({0.0, 0.5} if searched else {0.0})
+
+
+def test_separable_space_widens_under_the_same_budget():
+    """The separable space draws the general space's nets plus separable stages, whose convs
+    are depthwise + 1x1 and range wider; the general space never draws them."""
+    from nas.spec import DWConv
+
+    assert not any(isinstance(layer, DWConv) for spec, _ in sampled("general", 100, seed=1)
+                   for layer in spec.layers)
+    space = get_space("separable")
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    study.set_user_attr("max_params", 2000)
+    widest = {False: 0, True: 0}
+    for _ in range(100):
+        trial = study.ask()
+        spec, _ = space.sample(trial)
+        layers = spec.layers
+        for i, layer in enumerate(layers):
+            if isinstance(layer, DWConv):  # always followed by its 1x1, never first
+                assert i > 0 and layers[i + 1].k == 1
+                widest[True] = max(widest[True], layers[i + 1].out)
+        widest[False] = max([widest[False]] + [layer.out for layer in layers
+                                               if getattr(layer, "k", 0) == 3 and
+                                               hasattr(layer, "out")])
+        study.tell(trial, 0.0)
+    assert widest[False] <= 17 < widest[True]  # 1.2 sqrt(2000 / 9) against 1.2 sqrt(2000)

@@ -10,6 +10,7 @@ from nas.spec import (
     ArchSpec,
     Conv,
     Dropout,
+    DWConv,
     Flatten,
     Linear,
     MaxPool,
@@ -27,6 +28,21 @@ def test_json_round_trip():
     again = ArchSpec.from_json(spec.to_json())
     assert again == spec
     assert describe(spec) == "C8d M T8 G L10"
+    sep = ArchSpec(layers=(Conv(8, 3), DWConv(3, 1), *conv_block(24, 1), GAP(), Conv(10, 1)))
+    assert ArchSpec.from_json(sep.to_json()) == sep
+    assert describe(sep) == "C8 Dp T24 G T10"
+
+
+def test_depthwise_conv_counts():
+    """A depthwise 3x3 has one filter per channel: 9C weights, 9C MACs per output pixel."""
+    spec = ArchSpec(layers=(Conv(8, 3), DWConv(3), Conv(16, 1), GAP(), Conv(10, 1)))
+    info = analyze(spec)
+    assert info.layers[1].out_shape == (8, 24, 24)
+    assert info.layers[1].n_params == 72 and info.layers[1].macs == 72 * 24 * 24
+    assert info.layers[1].rf == 5
+    assert info.n_params == count_params(build(spec)) == 72 + 72 + 128 + 160
+    # int8 per channel: the 72 weights and 8 x (int32 bias, float scale, int8 zero point)
+    assert info.int8_bytes == (72 + 72) + 128 + 160 + 9 * (8 + 8 + 16 + 10)
 
 
 def test_analysis_per_layer():
@@ -47,6 +63,8 @@ def test_analysis_per_layer():
     ((Conv(8, 3), Linear(10)), "flat input"),
     ((Conv(8, 3), GAP()), "must give 10 logits"),
     ((Conv(10, 3), Dropout(1.5), GAP()), "dropout"),
+    ((Conv(8, 3), MaxPool(13), DWConv(3), GAP(), Conv(10, 1)), "layer 2 .*3x3 larger than its 2x2"),
+    ((Conv(8, 3), Flatten(), DWConv(3)), "layer 2 .*depthwise conv needs a"),
 ])
 def test_impossible_specs_name_the_layer(layers, match):
     with pytest.raises(SpecError, match=match):
@@ -79,6 +97,10 @@ def valid_specs(draw):
             break
         layers.append(Conv(draw(st.integers(1, 12)), k, pad, draw(st.booleans())))
         size = size + 2 * pad - k + 1
+        if size >= 3 and draw(st.booleans()):  # a depthwise 3x3, padded or not
+            pad = draw(st.integers(0, 1))
+            layers.append(DWConv(3, pad, draw(st.booleans())))
+            size = size + 2 * pad - 2
         if draw(st.booleans()):
             layers.append(BN())
         if draw(st.booleans()):
@@ -108,7 +130,11 @@ def test_analytic_count_matches_pytorch_and_forward_works(spec):
     assert not torch.isnan(out).any()
 
 
-@pytest.mark.parametrize("name", ["best8k", "ref3762", "batch2", "ref7070"])
+SEPARABLE = ArchSpec(layers=(*conv_block(6, 3, 1), DWConv(3, 1), *conv_block(40, 1), MaxPool(2),
+                             DWConv(3), *conv_block(12, 1), GAP(), Conv(10, 1)))
+
+
+@pytest.mark.parametrize("name", ["best8k", "ref3762", "batch2", "ref7070", "separable"])
 def test_peak_memory_matches_a_forward_pass(name):
     """The spec's peak (deployed: BN, ReLU, dropout fused) against the tensors a forward pass
     of the built model actually hands between its conv, pool, GAP and linear layers."""
@@ -116,7 +142,7 @@ def test_peak_memory_matches_a_forward_pass(name):
 
     from nas.presets import get_preset
 
-    spec = get_preset(name).spec
+    spec = SEPARABLE if name == "separable" else get_preset(name).spec
     model = build(spec).eval()
     seen = [spec.in_channels * spec.input_size ** 2]
 
@@ -149,8 +175,8 @@ json_values = st.recursive(
                                                                 max_size=4),
     max_leaves=12)
 layer_dicts = st.fixed_dictionaries(
-    {"type": st.sampled_from(["conv", "bn", "relu", "dropout", "maxpool", "gap", "flatten",
-                              "linear", "conv3d", 3])},
+    {"type": st.sampled_from(["conv", "dwconv", "bn", "relu", "dropout", "maxpool", "gap",
+                              "flatten", "linear", "conv3d", 3])},
     optional={"out": json_values, "k": json_values, "pad": json_values, "bias": json_values,
               "p": json_values})
 
