@@ -9,8 +9,8 @@ validation split. The winner's own race scores, from study.json, are the compari
 test set is never evaluated.
 
     python bench/separable_pilot.py general-2k:results/cpu-2026-11-29 \\
-        fashion-8k:results/cpu-2026-11-29 general-8k-scaled:results/cpu-2026-11-29 \\
-        > bench/separable_pilot_cpu.txt
+        general-4k-scaled:results/cpu-2026-11-29 general-8k-scaled:results/cpu-2026-11-29 \\
+        fashion-8k:results/cpu-2026-11-29 > bench/separable_pilot_cpu.txt
 
 Two trainings at a time, one thread each (as the race runs them).
 """

@@ -235,12 +235,15 @@ def analyze(spec: ArchSpec) -> Analysis:
         def fail(msg: str, name: str = name, i: int = i) -> SpecError:
             return SpecError(f"layer {i} ({name}): {msg}")
 
-        if isinstance(layer, Conv):
+        if isinstance(layer, Conv | DWConv):
+            depthwise = isinstance(layer, DWConv)  # one filter per channel: out = in
             if not spatial:
-                raise fail("conv needs a (C, H, W) input, got a flat vector")
+                raise fail(f"{'depthwise conv' if depthwise else 'conv'} needs a (C, H, W) "
+                           "input, got a flat vector")
             c, h, _ = shape
-            if layer.out <= 0:
-                raise fail(f"non-positive channels {layer.out}")
+            out, fan_in = (c, 1) if depthwise else (layer.out, c)
+            if out <= 0:
+                raise fail(f"non-positive channels {out}")
             if layer.k <= 0 or layer.pad < 0:
                 raise fail(f"bad kernel {layer.k} / padding {layer.pad}")
             size = h + 2 * layer.pad - layer.k + 1
@@ -249,32 +252,14 @@ def analyze(spec: ArchSpec) -> Analysis:
                     f"kernel {layer.k}x{layer.k} larger than its {h}x{h} input "
                     f"(padding {layer.pad})"
                 )
-            params = layer.out * c * layer.k * layer.k + (layer.out if layer.bias else 0)
-            macs = layer.out * c * layer.k * layer.k * size * size
+            params = out * fan_in * layer.k * layer.k + (out if layer.bias else 0)
+            macs = out * fan_in * layer.k * layer.k * size * size
             rf += (layer.k - 1) * jump
-            text = f"conv {layer.k}x{layer.k} {c}->{layer.out}" + (
+            text = (f"depthwise {layer.k}x{layer.k} {c}" if depthwise
+                    else f"conv {layer.k}x{layer.k} {c}->{out}") + (
                 f" pad {layer.pad}" if layer.pad else ""
             ) + (" bias" if layer.bias else "")
-            shape = (layer.out, size, size)
-        elif isinstance(layer, DWConv):
-            if not spatial:
-                raise fail("depthwise conv needs a (C, H, W) input, got a flat vector")
-            c, h, _ = shape
-            if layer.k <= 0 or layer.pad < 0:
-                raise fail(f"bad kernel {layer.k} / padding {layer.pad}")
-            size = h + 2 * layer.pad - layer.k + 1
-            if size < 1:
-                raise fail(
-                    f"kernel {layer.k}x{layer.k} larger than its {h}x{h} input "
-                    f"(padding {layer.pad})"
-                )
-            params = c * layer.k * layer.k + (c if layer.bias else 0)
-            macs = c * layer.k * layer.k * size * size
-            rf += (layer.k - 1) * jump
-            text = f"depthwise {layer.k}x{layer.k} {c}" + (
-                f" pad {layer.pad}" if layer.pad else ""
-            ) + (" bias" if layer.bias else "")
-            shape = (c, size, size)
+            shape = (out, size, size)
         elif isinstance(layer, MaxPool):
             if not spatial:
                 raise fail("max-pool needs a (C, H, W) input")
