@@ -1,15 +1,16 @@
 """What a finished search trained, by depth: from archived studies' trials.csv, no training.
 
-For each study: per number of 3x3 convs, how many candidates trained (rung 0 or more), their
-median rung-0 validation score, how many reached 15 epochs and their median final validation
-score; then the Spearman rank correlation between rung 0's score and the final one over the
-full-length candidates (all of which rung 0 had passed, so it understates the rung's).
+For each study: per number of 3x3 convs (full or depthwise), how many candidates trained (rung
+0 or more), their median rung-0 validation score, how many reached 15 epochs and their median
+final validation score; then the Spearman rank correlation between rung 0's score and the final
+one over the full-length candidates (all of which rung 0 had passed, so it understates the
+rung's).
 
     python bench/study_depth.py results/cpu-2026-11-29/general-2k \
         results/cpu-2026-11-29/general-4k-scaled results/cpu-2026-11-29/fashion-8k \
         results/cpu-2026-11-29/fashion-25k results/cpu-2026-11-29/general-8k-scaled \
         results/cpu-2026-11-25/general-8k results/cpu-2026-12-01/general-8k-seed1 \
-        > bench/study_depth.txt
+        results/cpu-2026-12-02/separable-4k > bench/study_depth.txt
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ import pandas as pd
 def depth_table(trials: pd.DataFrame) -> tuple[pd.DataFrame, float, int]:
     """(rows by 3x3 convs, Spearman rho of rung 0 vs final, full-length count)."""
     t = trials[trials.arch.notna()].copy()
-    t["convs"] = t.arch.str.count(r"\bC\d")  # C: a 3x3 conv; T: a 1x1 transition
+    # C: a 3x3 conv; D: a depthwise 3x3 (of a separable conv); T: a 1x1 transition
+    t["convs"] = t.arch.str.count(r"\bC\d|\bDp?\b")
     t["rung0"] = t.rung_val_acc.astype(str).map(
         # pandas 3 keeps missing values missing through astype(str): a trial that failed
         # before its first rung has none
