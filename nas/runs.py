@@ -187,8 +187,12 @@ def stop_pool(pool) -> None:
 
 
 def worker_threads(workers: int) -> int:
-    """Threads for each of ``workers`` processes sharing this machine's cores."""
-    return max(1, (os.cpu_count() or 1) // workers)
+    """Threads for each of ``workers`` processes sharing this machine's cores, or the
+    ``OMP_NUM_THREADS`` the user set (as torch itself honours it): a shared machine, or the
+    test suite's parallel workers, caps what one command may take."""
+    cap = os.environ.get("OMP_NUM_THREADS", "")
+    cores = int(cap) if cap.isdigit() and int(cap) > 0 else os.cpu_count() or 1
+    return max(1, cores // workers)
 
 
 def train_seeds(

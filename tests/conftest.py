@@ -16,6 +16,10 @@ def pytest_configure(config):
     # One decompressed copy per test session, shared with the subprocesses tests start.
     cache = Path(os.environ.get("NAS_TEST_CACHE", "/tmp/nas-test-cache"))
     os.environ["NAS_CACHE_DIR"] = str(cache)
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # pytest -n N: N workers share the cores, so each (and the processes its tests start)
+        # gets one thread; set before torch is imported in this worker
+        os.environ["OMP_NUM_THREADS"] = "1"
 
 
 @pytest.fixture(scope="session")

@@ -484,3 +484,15 @@ def test_race_plan_follows_the_pool():
     assert plan([100] * 6, 2, 0.0, None) == [True] * 6
     assert plan([100] * 6, 1, 0.0, 350.0) == [True] * 3 + [False] * 3
     assert plan([300, 100, 100], 2, 0.0, 250.0) == [False, True, True]
+
+
+def test_worker_threads_share_the_cores_or_the_users_cap(monkeypatch):
+    from nas.runs import worker_threads
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert [worker_threads(w) for w in (1, 2, 3, 16)] == [8, 4, 2, 1]
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")  # as set by hand, or by the suite's workers
+    assert [worker_threads(w) for w in (1, 2, 3)] == [2, 1, 1]
+    monkeypatch.setenv("OMP_NUM_THREADS", "")  # unset in effect: the cores
+    assert worker_threads(2) == 4
