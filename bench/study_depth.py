@@ -10,7 +10,8 @@ rung's).
         results/cpu-2026-11-29/general-4k-scaled results/cpu-2026-11-29/fashion-8k \
         results/cpu-2026-11-29/fashion-25k results/cpu-2026-11-29/general-8k-scaled \
         results/cpu-2026-11-25/general-8k results/cpu-2026-12-01/general-8k-seed1 \
-        results/cpu-2026-12-02/separable-4k > bench/study_depth.txt
+        results/cpu-2026-12-02/separable-4k results/cpu-2026-12-02/fashion-8k-sep \
+        > bench/study_depth.txt
 """
 
 from __future__ import annotations
