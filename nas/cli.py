@@ -124,8 +124,8 @@ def _add_recipe_args(p) -> None:
                    help="keep and report an EMA of the weights, e.g. 0.999; 0 turns it off "
                         "(default: the recipe's)")
     p.add_argument("--workers", type=_positive("--workers"), default=1,
-                   help="seeds trained at once, in separate processes with cpu_count // "
-                        "workers threads each (default: 1)")
+                   help="seeds trained at once, in separate processes with cpu_count (or "
+                        "OMP_NUM_THREADS) // workers threads each (default: 1)")
     p.add_argument("--train-limit", type=_positive("--train-limit"), default=None,
                    help="train on the first N images only (quick runs; recorded)")
     p.add_argument("--eval-limit", type=_positive("--eval-limit"), default=None,

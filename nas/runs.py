@@ -214,7 +214,7 @@ def train_seeds(
     on from its checkpoint (see train_seed), so a long run survives being stopped, and seeds
     trained by separate processes into one folder are summarized by a last ``resume`` run.
     ``workers`` > 1 trains that many seeds at once in spawned processes (each loads the data
-    from ``data_dir`` and gets cpu_count // workers threads), which is exactly that.
+    from ``data_dir`` and gets ``worker_threads(workers)`` threads), which is exactly that.
     ``limits``: train()'s train_limit / eval_limit, for quick runs and tests.
     """
     from nas.plots import curves_figure, write_html
