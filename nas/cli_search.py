@@ -36,9 +36,10 @@ class Search:
     def add_arguments(self, p):
         p.add_argument("--study", default=None, help="study name (default: SPACE-BUDGET, e.g. "
                        "general-8k, or 'quick' with --quick); files under results/<study>/")
-        p.add_argument("--space", default="general",
+        p.add_argument("--space", default="auto",
                        help="a space name (see `nas spaces`) or a path to a .py file "
-                            "(default: general)")
+                            "(default: auto: separable under 5,000 parameters, general "
+                            "otherwise)")
         p.add_argument("--max-params", type=int, default=8000,
                        help="strict budget: n_params < this (default 8000; 0: no parameter "
                             "budget, when another is given)")
@@ -125,7 +126,9 @@ class Search:
             budget = "-".join(f"{k}{v:g}" for k, v in (
                 ("macs", args.max_macs), ("peak", args.max_peak_kb), ("int8", args.max_int8_kb))
                 if v is not None) or "nobudget"
-        space_name = args.space.split("/")[-1].removesuffix(".py")
+        from nas.spaces import resolve_space
+
+        space_name = resolve_space(args.space, max_params).split("/")[-1].removesuffix(".py")
         trials = args.trials if args.trials is not None else (1000 if args.timeout else 60)
         cfg = SearchConfig(
             study=args.study or ("quick" if args.quick else f"{space_name}-{budget}"),
@@ -164,8 +167,10 @@ class Spaces:
         pass
 
     def take_action(self, args) -> int:
-        from nas.spaces import get_space, list_spaces
+        from nas.spaces import SEPARABLE_BELOW, get_space, list_spaces
 
+        print(f"{'auto':13s} the default: separable under {SEPARABLE_BELOW:,} parameters, "
+              "general otherwise")
         for name in list_spaces():
             print(f"{name:13s} {get_space(name).about}")
         return 0

@@ -166,7 +166,7 @@ DEFAULT_RUNGS = ((2, 0.25), (3, 0.5))  # chosen on bench/rung_correlation_8k.txt
 @dataclass(frozen=True)
 class SearchConfig:
     study: str = "general"  # name; files under results/<study>/
-    space: str = "general"  # a registered space name or a path to a .py file
+    space: str = "auto"  # auto (by budget: nas.spaces.resolve_space), a name or a .py path
     dataset: str = "mnist"  # mnist | fashion-mnist | npz:PATH | folder:PATH
     max_params: int | None = 8000  # strict: a candidate needs n_params < max_params
     max_macs: int | None = None  # multiply-accumulates per image, strict

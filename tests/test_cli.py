@@ -23,7 +23,7 @@ def test_presets_and_spaces_list(capsys):
     rc, out, _ = run(capsys, "presets")
     assert rc == 0 and "baseline" in out and "ref7918" in out
     rc, out, _ = run(capsys, "spaces")
-    assert rc == 0 and "mnist_8k" in out and "general" in out
+    assert rc == 0 and "mnist_8k" in out and "general" in out and "auto" in out
 
 
 def one_line_error(capsys, *argv, match=""):

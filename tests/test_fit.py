@@ -124,7 +124,7 @@ def test_a_study_from_before_resumes_only_without_scaling(tmp_path):
     with scaling would change it halfway, so it is refused in one line."""
     from nas.search import _check_resume
 
-    cfg = SearchConfig(study="old", results_dir=str(tmp_path))
+    cfg = SearchConfig(study="old", space="general", results_dir=str(tmp_path))
     space = get_space(cfg.space)
     settings = {**cfg.settings(), "space_version": space.version,
                 "space_hash": space.fingerprint()}
@@ -133,5 +133,6 @@ def test_a_study_from_before_resumes_only_without_scaling(tmp_path):
     (tmp_path / "old" / "study.json").write_text(json.dumps({"settings": settings}))
     with pytest.raises(NasError, match="--scale-to-fit"):
         _check_resume(cfg, tmp_path / "old", space)
-    _check_resume(SearchConfig(study="old", results_dir=str(tmp_path), scale_to_fit=False),
+    _check_resume(SearchConfig(study="old", space="general", results_dir=str(tmp_path),
+                               scale_to_fit=False),
                   tmp_path / "old", space)

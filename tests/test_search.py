@@ -128,6 +128,7 @@ def test_search_bad_inputs(capsys, tmp_path):
     line = error_line(capsys, "search", "--study", "tiny", "--max-params", "100",
                       "--max-rejections", "20", *r, *TINY, match="below every net")
     assert "20 candidates in a row" in line
+    assert "space 'separable'" in line  # the default, auto, under 5,000 parameters
     error_line(capsys, "search", "--trials", "0", *r, *TINY, match="--trials must be >= 1")
     error_line(capsys, "search", "--startup-trials", "-1", *r, *TINY,
                match="--startup-trials must be >= 0")

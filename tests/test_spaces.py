@@ -7,8 +7,9 @@ import dataclasses
 import optuna
 import pytest
 
+from nas.errors import NasError
 from nas.presets import get_preset
-from nas.spaces import get_space, list_spaces
+from nas.spaces import get_space, list_spaces, resolve_space
 from nas.spec import SpecError, analyze
 
 
@@ -148,3 +149,16 @@ def test_separable_space_widens_under_the_same_budget():
                                                hasattr(layer, "out")])
         study.tell(trial, 0.0)
     assert widest[False] <= 17 < widest[True]  # 1.2 sqrt(2000 / 9) against 1.2 sqrt(2000)
+
+
+@pytest.mark.parametrize("max_params,want", [(1000, "separable"), (2000, "separable"),
+                                             (4999, "separable"), (5000, "general"),
+                                             (8000, "general"), (25000, "general"),
+                                             (None, "general")])
+def test_auto_space_follows_the_budget(max_params, want):
+    """The default space, auto: separable convs under 5,000 parameters, where they won."""
+    assert resolve_space("auto", max_params) == want
+    assert resolve_space("mnist_8k", max_params) == "mnist_8k"  # a name is kept as it is
+    assert resolve_space("my/space.py", max_params) == "my/space.py"
+    with pytest.raises(NasError, match="depends on the budget"):
+        get_space("auto")
