@@ -9,10 +9,12 @@ then variants of (b), each with one thing changed, to show what it is worth: nas
 (contiguous NCHW), nas_nndrop (torch's nn.Dropout), nas_fp32 and nas_bf16 (precision forced),
 nas_torchrng (dropout bits from torch's MT19937 instead of NumPy's SFC64), nas_aapool (torch's
 AdaptiveAvgPool2d, whose gradient is NCHW, instead of nas.layers.GlobalAvgPool),
-nas_before (NCHW, nn.Dropout, fp32: the trainer before 2026-11-24), and nas_noheap (the default
-without telling glibc to keep freed memory: NAS_KEEP_HEAP=0, see nas/heap.py). Every run is a
-fresh process, so nothing one method sets up carries over to the next. Each line also gives the
-minor page faults per training step of the run (training and the last epoch's evaluation).
+nas_ftz (denormals flushed to zero), nas_fusedsgd (SGD's fused CPU kernel instead of
+foreach), nas_before (NCHW, nn.Dropout, fp32: the trainer before 2026-11-24), and nas_noheap
+(the default without telling glibc to keep freed memory: NAS_KEEP_HEAP=0, see nas/heap.py).
+Every run is a fresh process, so nothing one method sets up carries over to the next. Each line
+also gives the minor page faults per training step of the run (training and the last epoch's
+evaluation).
 
 NAS_NATIVE_BF16=0 makes the default precision fp32 (what a CPU without AVX512-BF16 or AMX
 gets), NAS_NATIVE_BF16=1 makes it bf16; --quick is CI's smoke run of both.
@@ -70,16 +72,22 @@ def torch_dropout(gap: bool = True):
 
 @contextlib.contextmanager
 def variant(name: str):
-    """nas_torchrng: dropout bits from torch's generator; nas_aapool: torch's GAP."""
-    saved = nas.train.seeded_bits, nas.build.GlobalAvgPool
+    """nas_torchrng: dropout bits from torch's generator; nas_aapool: torch's GAP;
+    nas_ftz: denormals flushed to zero; nas_fusedsgd: the optimizer's fused CPU kernel."""
+    saved = nas.train.seeded_bits, nas.build.GlobalAvgPool, torch.optim.SGD
     if name == "nas_torchrng":
         nas.train.seeded_bits = lambda seed: contextlib.nullcontext()
     if name == "nas_aapool":
         nas.build.GlobalAvgPool = lambda: torch.nn.AdaptiveAvgPool2d(1)
+    if name == "nas_ftz":
+        torch.set_flush_denormal(True)
+    if name == "nas_fusedsgd":
+        torch.optim.SGD = lambda params, foreach=None, **kw: saved[2](params, fused=True, **kw)
     try:
         yield
     finally:
-        nas.train.seeded_bits, nas.build.GlobalAvgPool = saved
+        nas.train.seeded_bits, nas.build.GlobalAvgPool, torch.optim.SGD = saved
+        torch.set_flush_denormal(False)
 
 
 def minor_faults() -> int:
@@ -145,6 +153,8 @@ METHODS = {  # name: (recipe change, torch's nn.Dropout, extra environment); Non
     "nas_bf16": ({"bf16": True}, False, {}),
     "nas_torchrng": ({}, False, {}),
     "nas_aapool": ({}, False, {}),
+    "nas_ftz": ({}, False, {}),
+    "nas_fusedsgd": ({}, False, {}),
     "nas_before": ({"channels_last": False, "bf16": False}, True, {}),
     # the default, but glibc returns freed pages to the kernel as it does by default, so a
     # step's fresh tensors fault their pages in again (nas/heap.py)

@@ -11,6 +11,8 @@ from nas.errors import NasError
 SEARCH_HELP = """\
 Search architectures and training recipes under a parameter budget, then name a winner.
 
+0. The space: by default (--space auto) the general one, or the separable one under 5,000
+   parameters, where its depthwise-separable convs won (nas spaces lists them all).
 1. Every candidate's parameter count is computed from its spec before anything is built: at or
    over --max-params it is rejected in milliseconds, and TPE learns the edge from Optuna's
    per-trial constraint.
