@@ -38,10 +38,11 @@ class Search:
     def add_arguments(self, p):
         p.add_argument("--study", default=None, help="study name (default: SPACE-BUDGET, e.g. "
                        "general-8k, or 'quick' with --quick); files under results/<study>/")
-        p.add_argument("--space", default="auto",
+        from nas.spaces import AUTO_ABOUT, DEFAULT_SPACE
+
+        p.add_argument("--space", default=DEFAULT_SPACE,
                        help="a space name (see `nas spaces`) or a path to a .py file "
-                            "(default: auto: separable under 5,000 parameters, general "
-                            "otherwise)")
+                            f"(default: {DEFAULT_SPACE}: {AUTO_ABOUT})")
         p.add_argument("--max-params", type=int, default=8000,
                        help="strict budget: n_params < this (default 8000; 0: no parameter "
                             "budget, when another is given)")
@@ -169,10 +170,9 @@ class Spaces:
         pass
 
     def take_action(self, args) -> int:
-        from nas.spaces import SEPARABLE_BELOW, get_space, list_spaces
+        from nas.spaces import AUTO_ABOUT, DEFAULT_SPACE, get_space, list_spaces
 
-        print(f"{'auto':13s} the default: separable under {SEPARABLE_BELOW:,} parameters, "
-              "general otherwise")
+        print(f"{DEFAULT_SPACE:13s} the default: {AUTO_ABOUT}")
         for name in list_spaces():
             print(f"{name:13s} {get_space(name).about}")
         return 0

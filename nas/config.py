@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass
 
 from nas.errors import NasError
+from nas.spaces import DEFAULT_SPACE
 
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("onecycle", "step", "constant", "piecewise")
@@ -166,7 +167,7 @@ DEFAULT_RUNGS = ((2, 0.25), (3, 0.5))  # chosen on bench/rung_correlation_8k.txt
 @dataclass(frozen=True)
 class SearchConfig:
     study: str = "general"  # name; files under results/<study>/
-    space: str = "auto"  # auto (by budget: nas.spaces.resolve_space), a name or a .py path
+    space: str = DEFAULT_SPACE  # auto (by budget: nas.spaces.resolve_space), a name or a path
     dataset: str = "mnist"  # mnist | fashion-mnist | npz:PATH | folder:PATH
     max_params: int | None = 8000  # strict: a candidate needs n_params < max_params
     max_macs: int | None = None  # multiply-accumulates per image, strict

@@ -46,7 +46,7 @@ from nas.datasets import check_spec, load_data
 from nas.errors import NasError
 from nas.fit import fit_to_budgets
 from nas.runs import check_writable, environment, exit_with_parent, worker_threads, write_json
-from nas.spaces import SEPARABLE_BELOW, get_space, resolve_space
+from nas.spaces import AUTO_ABOUT, get_space, resolve_space
 from nas.spec import SpecError, analyze, describe
 from nas.studyio import (
     is_rejected,
@@ -621,8 +621,7 @@ def run_search(cfg: SearchConfig, log=print) -> Outcome:
     cfg = check_config(cfg)
     if cfg.space == "auto":
         cfg = dataclasses.replace(cfg, space=resolve_space(cfg.space, cfg.max_params))
-        log(f"space auto: {cfg.space} (separable under {SEPARABLE_BELOW:,} parameters, "
-            "general otherwise; --space picks one)")
+        log(f"space auto: {cfg.space} ({AUTO_ABOUT}; --space picks one)")
     space = get_space(cfg.space)  # fail fast on a bad space, before touching the results
     for name in cfg.enqueue:
         if name not in space.known:

@@ -26,6 +26,7 @@ DEFAULT_SPACE = "auto"
 # one. Searches of two hours in each (docs/experiments.md): the separable space won by 0.39 at
 # 2k and 0.10 at 4k on MNIST, and lost by 0.70 at 8k on Fashion-MNIST.
 SEPARABLE_BELOW = 5000
+AUTO_ABOUT = f"separable under {SEPARABLE_BELOW:,} parameters, general otherwise"
 
 
 def resolve_space(name: str, max_params: int | None) -> str:
