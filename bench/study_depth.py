@@ -11,7 +11,7 @@ rung's).
         results/cpu-2026-11-29/fashion-25k results/cpu-2026-11-29/general-8k-scaled \
         results/cpu-2026-11-25/general-8k results/cpu-2026-12-01/general-8k-seed1 \
         results/cpu-2026-12-02/separable-4k results/cpu-2026-12-02/fashion-8k-sep \
-        results/cpu-2026-12-02/separable-2k \
+        results/cpu-2026-12-02/separable-2k results/cpu-2026-12-02/separable-8k \
         > bench/study_depth.txt
 """
 
