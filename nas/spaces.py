@@ -46,13 +46,37 @@ class Space:
     version: int = 1  # bump when the same params would give other candidates
 
     def fingerprint(self) -> str:
-        """A hash of the module that defines the space: a resumed study checks it."""
+        """A hash of the module that defines the space and of the space modules it draws on
+        (``separable`` samples with ``general``'s functions): a resumed study checks it."""
         module = inspect.getmodule(self.sample)
-        try:
-            text = inspect.getsource(module) if module is not None else ""
-        except (OSError, TypeError):
-            text = ""
+        mods = _space_modules(module) if module is not None else []
+        text = "".join(_source(m) for m in mods)  # one module: its source, as before
         return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _source(module) -> str:
+    try:
+        return inspect.getsource(module)
+    except (OSError, TypeError):
+        return ""
+
+
+def _space_modules(module) -> list:
+    """``module``, then (sorted by name) every module it uses, directly or through another,
+    from its own top-level package or from ``search_spaces``: whatever it imports from there
+    shapes its candidates. Anything else (nas, torch) is the tool's code, not the space's."""
+    roots = {module.__name__.split(".")[0], "search_spaces"}
+    found = {module.__name__: module}
+    todo = [module]
+    while todo:
+        for value in list(vars(todo.pop()).values()):
+            dep = value if inspect.ismodule(value) else inspect.getmodule(value) \
+                if inspect.isfunction(value) or inspect.isclass(value) else None
+            if dep is not None and dep.__name__ not in found \
+                    and dep.__name__.split(".")[0] in roots:
+                found[dep.__name__] = dep
+                todo.append(dep)
+    return [module] + [found[k] for k in sorted(found) if k != module.__name__]
 
 
 SPACES: Registry[Space] = Registry("search space", packages=("search_spaces",))

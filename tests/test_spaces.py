@@ -162,3 +162,40 @@ def test_auto_space_follows_the_budget(max_params, want):
     assert resolve_space("my/space.py", max_params) == "my/space.py"
     with pytest.raises(NasError, match="depends on the budget"):
         get_space("auto")
+
+
+def test_fingerprint_covers_the_space_modules_it_draws_on(tmp_path, monkeypatch):
+    """A space that samples with another space module's functions (as `separable` does with
+    `general`'s) changes its fingerprint when that module changes: a resumed study sees it.
+    The tool's own modules (nas.*) are not part of it."""
+    import importlib
+    import linecache
+    import sys
+
+    from nas.spaces import Space, _space_modules
+
+    pkg = tmp_path / "myspaces"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "base.py").write_text("from nas.spec import Conv\n\ndef net(trial):\n    return 1\n")
+    (pkg / "mine.py").write_text("from myspaces.base import net\n\n"
+                                 "def sample(trial):\n    return net(trial)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    mine = importlib.import_module("myspaces.mine")
+    try:
+        assert [m.__name__ for m in _space_modules(mine)] == ["myspaces.mine", "myspaces.base"]
+        before = Space("mine", mine.sample).fingerprint()
+        (pkg / "base.py").write_text("def net(trial):\n    return 2  # another space\n")
+        linecache.checkcache()
+        assert Space("mine", mine.sample).fingerprint() != before
+    finally:
+        for name in ("myspaces.mine", "myspaces.base", "myspaces"):
+            sys.modules.pop(name, None)
+    # the built-in separable space's covers general's; general's is its own file's alone
+    sep = get_space("separable")
+    assert [m.__name__ for m in _space_modules(importlib.import_module(sep.sample.__module__))] \
+        == ["search_spaces.separable", "search_spaces.general"]
+    general = get_space("general")
+    assert [m.__name__ for m in
+            _space_modules(importlib.import_module(general.sample.__module__))] \
+        == ["search_spaces.general"]
