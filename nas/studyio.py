@@ -169,7 +169,7 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
             "rungs_run": len(ua.get("rungs", [])),  # cheap rungs trained before the full run
             "rung_val_acc": ua["rungs"][-1]["val_acc"] if ua.get("rungs") else None,
             "seconds": (t.duration.total_seconds() if t.duration else None),
-            "reason": ua.get("rejected") or ua.get("failed"),
+            "reason": ua.get("rejected") or ua.get("failed") or ua.get("no_full_run"),
         }
         row.update({f"param_{k}": v for k, v in t.params.items()})
         rows.append(row)

@@ -337,6 +337,38 @@ def test_timeout_covers_the_search_and_its_race(capsys, tmp_path):
     assert wall < 12 + 15, f"{wall:.0f} s"
 
 
+def test_full_run_estimate_scales_the_last_rung():
+    from nas.search import full_run_s
+
+    rung = {"rung": 1, "epochs": 3, "images": 25_000, "train_s": 30.0, "val_acc": 98.0}
+    assert full_run_s(rung, 15, 50_000) == pytest.approx(300.0)  # 5x the epochs, 2x the images
+    assert full_run_s(rung, 3, 25_000) == pytest.approx(30.0)
+
+
+def test_a_full_run_that_would_be_cut_is_not_started(capsys, tmp_path, monkeypatch):
+    """Near the search phase's end a candidate whose full run would not end in time stays
+    pruned at its rung (its score kept for TPE), and the worker's search phase ends there,
+    rather than training part of a full run that the deadline then cuts."""
+    from nas import search as search_module
+
+    monkeypatch.setattr(search_module, "full_run_s", lambda rung, epochs, images: 1e6)
+    rc, out, err = nas(capsys, "search", "--study", "nf", "--trials", "4", "--timeout", "900",
+                       "--results-dir", str(tmp_path), *TINY)
+    assert rc == 0, err
+    trained = [t for t in study(tmp_path, "nf").trials if "rungs" in t.user_attrs]
+    assert len(trained) == 1  # the phase ended after the first candidate that got that far
+    t = trained[0]
+    assert t.state.name == "PRUNED" and "history" not in t.user_attrs
+    assert t.intermediate_values  # its rung score reached the sampler
+    assert "left before the race" in t.user_attrs["no_full_run"]
+    assert f"trial {t.number} " in out and "not trained in full: needs ~" in out
+    # without a deadline there is nothing to check against: the full run goes ahead
+    rc, out, err = nas(capsys, "search", "--study", "nf2", "--trials", "1", "--results-dir",
+                       str(tmp_path), *TINY)
+    assert rc == 0, err
+    assert any(t.state.name == "COMPLETE" for t in study(tmp_path, "nf2").trials)
+
+
 @pytest.mark.slow
 def test_workers_exit_when_their_parent_is_killed(tmp_path):
     """A spawned worker outlives a SIGKILLed parent by about a second, not for good."""
