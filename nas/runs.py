@@ -284,7 +284,9 @@ def train_seeds(
         # the classic MNIST target; it means nothing for another dataset
         + (f"{summary['reached_99_4']}/{len(seeds)} seeds >= 99.40%; "
            if data.info.name == "mnist" else "")
-        + f"best epoch {summary['best_acc']:.2f}%; {summary['minutes']:.1f} min")
+        # the seeds' training time added up: seeds run side by side take less wall time
+        + f"best epoch {summary['best_acc']:.2f}%; {summary['minutes']:.1f} min of training "
+          f"over the {len(seeds)} seeds")
     write_json(out_dir / "summary.json", summary)
     # results/<kind>/<name>/: the shared plotly.min.js sits at results/
     write_html(curves_figure(histories, title=str(out_dir.name)), out_dir / "curves.html",
