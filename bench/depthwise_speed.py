@@ -33,8 +33,7 @@ from nas.presets import get_preset
 from nas.spec import ArchSpec
 from nas.train import native_bf16
 
-ROOT = Path(".")  # run from the repository root, as the other scripts here
-WINNERS = {  # name: verify folder of the winner (spec.json, train_config.json)
+WINNERS = {  # name: verify folder of the winner (spec.json, train_config.json), from the root
     "separable-2k": "results/verify/separable-2k-winner-seeds0-1-2",
     "separable-4k": "results/verify/separable-4k-winner-seeds0-1-2",
     "separable-8k": "results/verify/separable-8k-winner-seeds0-1-2",
@@ -43,7 +42,7 @@ WINNERS = {  # name: verify folder of the winner (spec.json, train_config.json)
 
 def load(name: str) -> tuple[ArchSpec, int]:
     if name in WINNERS:
-        d = ROOT / WINNERS[name]
+        d = Path(WINNERS[name])
         spec = ArchSpec.from_dict(json.loads((d / "spec.json").read_text()))
         cfg = TrainConfig.from_dict(json.loads((d / "train_config.json").read_text()))
         return spec, cfg.batch_size

@@ -70,8 +70,12 @@ def _space_modules(module) -> list:
     todo = [module]
     while todo:
         for value in list(vars(todo.pop()).values()):
-            dep = value if inspect.ismodule(value) else inspect.getmodule(value) \
-                if inspect.isfunction(value) or inspect.isclass(value) else None
+            if inspect.ismodule(value):
+                dep = value
+            elif inspect.isfunction(value) or inspect.isclass(value):
+                dep = inspect.getmodule(value)
+            else:
+                continue
             if dep is not None and dep.__name__ not in found \
                     and dep.__name__.split(".")[0] in roots:
                 found[dep.__name__] = dep
