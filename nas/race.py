@@ -15,7 +15,6 @@ import math
 import multiprocessing
 import statistics
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import optuna
@@ -23,7 +22,7 @@ import optuna
 from nas.config import SearchConfig, TrainConfig
 from nas.runs import worker_threads, write_json
 from nas.spec import ArchSpec
-from nas.studyio import completed, full_train_s
+from nas.studyio import completed, full_train_s, rerun_recipe
 
 SEED0 = 100_000  # race seeds: far above any trial number, which is a trial's training seed
 
@@ -66,7 +65,7 @@ def _run(spec: dict, tcfg: dict, seed: int, cfg: SearchConfig, threads: int | No
     res = train(ArchSpec.from_dict(spec), TrainConfig.from_dict(tcfg), data, seed=seed,
                 progress=False, train_limit=cfg.train_limit, eval_limit=cfg.eval_limit)
     val = res.history[-1]["val_acc"] if not res.stop_reason else math.nan
-    return {"val_acc": val, "seconds": time.perf_counter() - t0}
+    return {"val_acc": val, "seconds": time.perf_counter() - t0, "bf16": bool(res.config.bf16)}
 
 
 def race(cfg: SearchConfig, study: optuna.Study, out_dir: Path, end: float | None,
@@ -99,16 +98,19 @@ def race(cfg: SearchConfig, study: optuna.Study, out_dir: Path, end: float | Non
     runs_ok = plan(needs, cfg.workers, time.time(), end)
     skipped = [(t.number, s) for (t, s), ok in zip(jobs, runs_ok, strict=True) if not ok]
     jobs = [job for job, ok in zip(jobs, runs_ok, strict=True) if ok]
+    recipe = {t.number: rerun_recipe(t.user_attrs["train_config"], cfg.bf16) for t in top}
     if cfg.workers > 1 and len(jobs) > 1:
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(cfg.workers, mp_context=ctx) as pool:
-            futures = {pool.submit(_run, t.user_attrs["spec"], t.user_attrs["train_config"], s,
-                                   cfg, worker_threads(cfg.workers)): (t, s) for t, s in jobs}
-            for f, (t, s) in futures.items():
-                save(t, s, f.result())
+        # a Pool, not a ProcessPoolExecutor: leaving its block on Ctrl-C or SIGTERM terminates
+        # the runs, where the executor would wait for them to finish (up to a full training)
+        with multiprocessing.get_context("spawn").Pool(cfg.workers) as pool:
+            pending = [(pool.apply_async(_run, (t.user_attrs["spec"], recipe[t.number], s, cfg,
+                                                worker_threads(cfg.workers))), t, s)
+                       for t, s in jobs]
+            for r, t, s in pending:
+                save(t, s, r.get())
     else:
         for t, s in jobs:
-            save(t, s, _run(t.user_attrs["spec"], t.user_attrs["train_config"], s, cfg, None))
+            save(t, s, _run(t.user_attrs["spec"], recipe[t.number], s, cfg, None))
     if skipped:
         log(f"race: {len(skipped)} runs left out, they would end after --timeout: {skipped}")
 

@@ -96,6 +96,37 @@ def test_rungs_race_and_winner(capsys, tmp_path):
         w["trial"]
 
 
+def test_race_and_verify_follow_this_machines_precision(capsys, tmp_path, monkeypatch):
+    """A study searched where bf16 is native (its trials record bf16) and raced or verified
+    where it is not trains in fp32 there, unless the search forced bf16 with --bf16."""
+    import json
+
+    from nas.studyio import trial_model
+
+    monkeypatch.setenv("NAS_NATIVE_BF16", "1")  # the first machine
+    for name, forced in (("auto", []), ("forced", ["--bf16"])):
+        rc, _, err = nas(capsys, "search", "--study", name, "--trials", "2", "--results-dir",
+                         str(tmp_path), *TINY, "--race-top", "0", *forced)
+        assert rc == 0, err
+        assert all(t.user_attrs["train_config"]["bf16"] for t in study(tmp_path, name).trials
+                   if "train_config" in t.user_attrs)
+    monkeypatch.setenv("NAS_NATIVE_BF16", "0")  # resumed on a machine without native bf16
+    rc, out, err = nas(capsys, "search", "--study", "auto", "--trials", "2", "--results-dir",
+                       str(tmp_path), *TINY)
+    assert rc == 0 and "seed race:" in out, err
+    runs = json.loads((tmp_path / "auto" / "race.json").read_text())["runs"]
+    assert [r["bf16"] for r in runs.values()] == [False]
+    assert trial_model(tmp_path, "auto", "winner")[2].bf16 is None  # auto: this machine's
+    assert trial_model(tmp_path, "forced", "best")[2].bf16 is True
+    rc, _, err = nas(capsys, "verify", "auto", "--trial", "winner", "--seeds", "0",
+                     "--train-limit", "300", "--eval-limit", "100", "--epochs", "1",
+                     "--results-dir", str(tmp_path), "--no-progress")
+    assert rc == 0, err
+    ran = json.loads(next((tmp_path / "verify").glob("auto-trial*/train_config.json"))
+                     .read_text())
+    assert ran["bf16"] is False  # what ran (verify.json keeps the asked-for: null, auto)
+
+
 def test_multi_objective(capsys, tmp_path):
     rc, out, err = nas(capsys, "search", "--study", "mo", "--trials", "2", "--objectives",
                        "accuracy,params", "--results-dir", str(tmp_path), *TINY)
@@ -223,6 +254,35 @@ def test_sigint_to_the_main_process_stops_its_workers(tmp_path):
     assert not [t for t in st.trials if t.state.name == "RUNNING"]
     interrupted = [t for t in st.trials if t.user_attrs.get("interrupted")]
     assert len({t.user_attrs["pid"] for t in interrupted}) == 2, "both processes stopped a trial"
+
+
+@pytest.mark.slow
+def test_sigint_in_the_race_stops_its_runs(tmp_path):
+    """kill -INT of the main process during a two-worker race ends it within seconds, not
+    when the running race trainings finish, and the study can go on later."""
+    import threading
+
+    p = start(tmp_path, "rint", 2, "--workers", "2", "--epochs", "4", "--train-limit", "10000",
+              "--race-top", "2", "--race-seeds", "1")
+    lines, racing = [], threading.Event()
+
+    def read():
+        for line in p.stdout:
+            lines.append(line)
+            if line.startswith("seed race:"):
+                racing.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    assert racing.wait(timeout=240), "".join(lines)
+    time.sleep(2)  # the pool's two runs have started (each takes over 10 s)
+    t0 = time.time()
+    p.send_signal(signal.SIGINT)
+    p.wait(timeout=60)
+    reader.join(timeout=10)
+    assert time.time() - t0 < 8, "the race's runs were waited for"
+    assert p.returncode == 130, "".join(lines)
+    assert not (tmp_path / "rint" / "race.json").exists()  # no run finished, none kept
 
 
 @pytest.mark.slow
