@@ -103,28 +103,30 @@ def test_race_and_verify_follow_this_machines_precision(capsys, tmp_path, monkey
 
     from nas.studyio import trial_model
 
+    small = [*TINY, "--train-limit", "200", "--eval-limit", "100"]  # bf16 may be emulated here
     monkeypatch.setenv("NAS_NATIVE_BF16", "1")  # the first machine
-    for name, forced in (("auto", []), ("forced", ["--bf16"])):
-        rc, _, err = nas(capsys, "search", "--study", name, "--trials", "2", "--results-dir",
-                         str(tmp_path), *TINY, "--race-top", "0", *forced)
-        assert rc == 0, err
-        assert all(t.user_attrs["train_config"]["bf16"] for t in study(tmp_path, name).trials
-                   if "train_config" in t.user_attrs)
+    rc, _, err = nas(capsys, "search", "--study", "p", "--trials", "1", "--results-dir",
+                     str(tmp_path), *small, "--race-top", "0")
+    assert rc == 0, err
+    assert all(t.user_attrs["train_config"]["bf16"] for t in study(tmp_path, "p").trials
+               if "train_config" in t.user_attrs)
     monkeypatch.setenv("NAS_NATIVE_BF16", "0")  # resumed on a machine without native bf16
-    rc, out, err = nas(capsys, "search", "--study", "auto", "--trials", "2", "--results-dir",
-                       str(tmp_path), *TINY)
+    rc, out, err = nas(capsys, "search", "--study", "p", "--trials", "1", "--results-dir",
+                       str(tmp_path), *small)
     assert rc == 0 and "seed race:" in out, err
-    runs = json.loads((tmp_path / "auto" / "race.json").read_text())["runs"]
+    runs = json.loads((tmp_path / "p" / "race.json").read_text())["runs"]
     assert [r["bf16"] for r in runs.values()] == [False]
-    assert trial_model(tmp_path, "auto", "winner")[2].bf16 is None  # auto: this machine's
-    assert trial_model(tmp_path, "forced", "best")[2].bf16 is True
-    rc, _, err = nas(capsys, "verify", "auto", "--trial", "winner", "--seeds", "0",
-                     "--train-limit", "300", "--eval-limit", "100", "--epochs", "1",
+    assert trial_model(tmp_path, "p", "winner")[2].bf16 is None  # auto: this machine's
+    rc, _, err = nas(capsys, "verify", "p", "--trial", "winner", "--seeds", "0",
+                     "--train-limit", "200", "--eval-limit", "100", "--epochs", "1",
                      "--results-dir", str(tmp_path), "--no-progress")
     assert rc == 0, err
-    ran = json.loads(next((tmp_path / "verify").glob("auto-trial*/train_config.json"))
+    ran = json.loads(next((tmp_path / "verify").glob("p-trial*/train_config.json"))
                      .read_text())
     assert ran["bf16"] is False  # what ran (verify.json keeps the asked-for: null, auto)
+    meta = json.loads((tmp_path / "p" / "study.json").read_text())
+    (tmp_path / "p" / "study.json").write_text(json.dumps({**meta, "bf16": True}))
+    assert trial_model(tmp_path, "p", "winner")[2].bf16 is True  # as if searched with --bf16
 
 
 def test_multi_objective(capsys, tmp_path):
@@ -257,13 +259,18 @@ def test_sigint_to_the_main_process_stops_its_workers(tmp_path):
 
 
 @pytest.mark.slow
-def test_sigint_in_the_race_stops_its_runs(tmp_path):
+def test_sigint_in_the_race_stops_its_runs(capsys, tmp_path):
     """kill -INT of the main process during a two-worker race ends it within seconds, not
-    when the running race trainings finish, and the study can go on later."""
+    when the running race trainings finish."""
     import threading
 
-    p = start(tmp_path, "rint", 2, "--workers", "2", "--epochs", "4", "--train-limit", "10000",
-              "--race-top", "2", "--race-seeds", "1")
+    # one candidate in-process, no race; then the race alone (--trials 1: nothing more to
+    # search) on 20,000 images, so that each of its two runs takes over 10 s
+    rc, _, err = nas(capsys, "search", "--study", "rint", "--trials", "1", "--results-dir",
+                     str(tmp_path), *TINY, "--race-top", "0")
+    assert rc == 0, err
+    p = start(tmp_path, "rint", 1, "--workers", "2", "--race-seeds", "2", "--train-limit",
+              "20000", "--allow-changed")
     lines, racing = [], threading.Event()
 
     def read():
@@ -274,8 +281,8 @@ def test_sigint_in_the_race_stops_its_runs(tmp_path):
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
-    assert racing.wait(timeout=240), "".join(lines)
-    time.sleep(2)  # the pool's two runs have started (each takes over 10 s)
+    assert racing.wait(timeout=120), "".join(lines)
+    time.sleep(2)  # the pool's two runs have started
     t0 = time.time()
     p.send_signal(signal.SIGINT)
     p.wait(timeout=60)
