@@ -98,7 +98,7 @@ def test_deep_draws_train_under_a_small_budget():
 
 
 def test_search_trains_an_over_budget_draw_narrower(capsys, tmp_path):
-    from test_search import TINY
+    from procs import TINY
 
     from nas.cli import main
     from nas.studyio import load_study

@@ -1,34 +1,12 @@
-"""The search on tiny subsets: budget gate, errors, resume after SIGINT / kill -9, workers."""
+"""The search on tiny subsets, in this process: budget gate, errors, rungs and race, time."""
 
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
-from procs import alive, wait_for
-
-from nas.cli import main
-
-TINY = ["--train-limit", "600", "--eval-limit", "300", "--val-size", "1000", "--epochs", "2",
-        "--rungs", "1x0.5", "--race-top", "1", "--race-seeds", "1",
-        "--no-progress"]
-
-
-def nas(capsys, *argv):
-    rc = main(list(argv))
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def study(results: Path, name: str):
-    from nas.studyio import load_study
-
-    return load_study(results, name)
+from procs import TINY, nas, study
 
 
 def test_search_budget_gate_and_files(capsys, tmp_path):
@@ -190,148 +168,6 @@ def test_sqlite_storage(capsys, tmp_path):
     assert len(study(tmp_path, "q").trials) >= 1
 
 
-def start(tmp_path, name, trials, *extra):
-    cmd = [sys.executable, "-m", "nas.cli", "search", "--study", name, "--trials", str(trials),
-           "--results-dir", str(tmp_path), *TINY, *extra]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-
-
-def n_state(tmp_path, name, state):
-    try:
-        return sum(t.state.name == state for t in study(tmp_path, name).trials)
-    except Exception:
-        return 0
-
-
-def n_running_with_epochs_left(tmp_path, name):
-    """RUNNING trials that have trained 1 to 5 of their 8 epochs (--epochs 8): a signal sent
-    now finds them still training, even on a loaded machine. (Seen RUNNING in its last epoch,
-    a trial can end before the signal lands, and the test would fail by chance; seen with no
-    epoch yet, it may be a candidate about to be rejected by the budget.)"""
-    try:
-        return sum(t.state.name == "RUNNING" and 1 <= len(t.intermediate_values) <= 5
-                   for t in study(tmp_path, name).trials)
-    except Exception:
-        return 0
-
-
-@pytest.mark.slow
-def test_resume_after_sigint(tmp_path):
-    p = start(tmp_path, "int", 50, "--epochs", "8")
-    wait_for(lambda: n_state(tmp_path, "int", "COMPLETE") >= 1
-             and n_running_with_epochs_left(tmp_path, "int") == 1)
-    p.send_signal(signal.SIGINT)
-    out, _ = p.communicate(timeout=60)
-    assert p.returncode == 130, out
-    assert "Resume with: nas search --study int" in out
-    st = study(tmp_path, "int")
-    done = {t.number for t in st.trials if t.state.name == "COMPLETE"}
-    interrupted = [t for t in st.trials if t.user_attrs.get("interrupted")]
-    assert len(interrupted) == 1 and interrupted[0].state.name == "FAIL"
-    assert not [t for t in st.trials if t.state.name == "RUNNING"]
-    trained = len(done) + n_state(tmp_path, "int", "FAIL") + sum(
-        t.state.name == "PRUNED" and "rejected" not in t.user_attrs for t in st.trials)
-    # resuming with other settings is refused in one line naming the flag
-    r = start(tmp_path, "int", trained + 1)
-    out, _ = r.communicate(timeout=120)
-    assert r.returncode == 2 and "--epochs (was 8, now 2)" in out.splitlines()[-1], out
-    q = start(tmp_path, "int", trained + 1, "--epochs", "8")
-    out, _ = q.communicate(timeout=120)
-    assert q.returncode == 0, out
-    st = study(tmp_path, "int")
-    assert done <= {t.number for t in st.trials if t.state.name == "COMPLETE"}
-    assert "resuming" in out
-
-
-@pytest.mark.slow
-def test_sigint_to_the_main_process_stops_its_workers(tmp_path):
-    # as `kill -INT <pid>` does: only the main process gets the signal, and passes it on
-    p = start(tmp_path, "int2", 50, "--epochs", "8", "--workers", "2", "--train-limit", "2000")
-    wait_for(lambda: n_running_with_epochs_left(tmp_path, "int2") == 2, timeout=180)
-    p.send_signal(signal.SIGINT)
-    out, _ = p.communicate(timeout=120)
-    assert p.returncode == 130, out
-    st = study(tmp_path, "int2")
-    assert not [t for t in st.trials if t.state.name == "RUNNING"]
-    interrupted = [t for t in st.trials if t.user_attrs.get("interrupted")]
-    assert len({t.user_attrs["pid"] for t in interrupted}) == 2, "both processes stopped a trial"
-
-
-@pytest.mark.slow
-def test_sigint_in_the_race_stops_its_runs(capsys, tmp_path):
-    """kill -INT of the main process during a two-worker race ends it within seconds, not
-    when the running race trainings finish."""
-    import threading
-
-    # one candidate in-process, no race; then the race alone (--trials 1: nothing more to
-    # search) on 20,000 images, so that each of its two runs takes over 10 s
-    rc, _, err = nas(capsys, "search", "--study", "rint", "--trials", "1", "--results-dir",
-                     str(tmp_path), *TINY, "--race-top", "0")
-    assert rc == 0, err
-    p = start(tmp_path, "rint", 1, "--workers", "2", "--race-seeds", "2", "--train-limit",
-              "20000", "--allow-changed")
-    lines, racing = [], threading.Event()
-
-    def read():
-        for line in p.stdout:
-            lines.append(line)
-            if line.startswith("seed race:"):
-                racing.set()
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    assert racing.wait(timeout=120), "".join(lines)
-    time.sleep(2)  # the pool's two runs have started
-    t0 = time.time()
-    p.send_signal(signal.SIGINT)
-    p.wait(timeout=60)
-    reader.join(timeout=10)
-    assert time.time() - t0 < 8, "the race's runs were waited for"
-    assert p.returncode == 130, "".join(lines)
-    assert not (tmp_path / "rint" / "race.json").exists()  # no run finished, none kept
-
-
-@pytest.mark.slow
-def test_resume_after_kill9(tmp_path):
-    p = start(tmp_path, "k9", 50, "--epochs", "8")
-    wait_for(lambda: n_state(tmp_path, "k9", "COMPLETE") >= 1
-             and n_running_with_epochs_left(tmp_path, "k9") == 1)
-    p.kill()
-    p.wait()
-    before = study(tmp_path, "k9")
-    done = {t.number for t in before.trials if t.state.name == "COMPLETE"}
-    running = [t.number for t in before.trials if t.state.name == "RUNNING"]
-    assert len(running) == 1
-    q = start(tmp_path, "k9", len(before.trials) + 1, "--epochs", "8")
-    out, _ = q.communicate(timeout=120)
-    assert q.returncode == 0, out
-    assert f"marked stale running trials {running}" in out
-    after = study(tmp_path, "k9")
-    assert after.trials[running[0]].state.name == "FAIL"
-    assert done <= {t.number for t in after.trials if t.state.name == "COMPLETE"}
-
-
-@pytest.mark.slow
-def test_two_workers_share_one_journal(tmp_path):
-    # enough work (10 candidates on 2,000 images) for the spawned worker to start and join
-    p = start(tmp_path, "w2", 10, "--workers", "2", "--train-limit", "2000")
-    out, _ = p.communicate(timeout=240)
-    assert p.returncode == 0, out
-    st = study(tmp_path, "w2")
-    numbers = [t.number for t in st.trials]
-    assert len(numbers) == len(set(numbers))
-    pids = {t.user_attrs.get("pid") for t in st.trials}
-    assert len(pids) == 2, "both processes ran trials"
-    done = [t for t in st.trials if t.state.name == "COMPLETE"]
-    trained = [t for t in st.trials if t.state.name in ("COMPLETE", "PRUNED")
-               and "rejected" not in t.user_attrs]
-    assert len(done) >= 1 and len(trained) >= 10
-    for t in done:  # none lost: every completed trial has its weights and history
-        assert (tmp_path / "w2" / "trials" / f"{t.number:04d}.pt").is_file()
-        assert len(t.user_attrs["history"]) == 2
-
-
 def test_startup_trials_reach_the_sampler():
     from nas.search import SearchConfig, make_sampler
 
@@ -436,30 +272,6 @@ def test_a_full_run_that_would_be_cut_is_not_started(capsys, tmp_path, monkeypat
     assert any(t.state.name == "COMPLETE" for t in study(tmp_path, "nf2").trials)
 
 
-@pytest.mark.slow
-def test_workers_exit_when_their_parent_is_killed(tmp_path):
-    """A spawned worker outlives a SIGKILLed parent by about a second, not for good."""
-    script = tmp_path / "parent.py"
-    script.write_text(
-        "import multiprocessing as mp, time\n"
-        "from nas.runs import exit_with_parent\n"
-        "def child():\n"
-        "    exit_with_parent()\n"
-        "    time.sleep(120)\n"
-        "if __name__ == '__main__':\n"
-        "    p = mp.get_context('spawn').Process(target=child)\n"
-        "    p.start()\n"
-        "    print(p.pid, flush=True)\n"
-        "    time.sleep(120)\n")
-    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
-    child = int(parent.stdout.readline())
-    time.sleep(1.0)
-    parent.kill()
-    parent.wait()
-
-    wait_for(lambda: not alive(child), timeout=20)
-
-
 def test_budgets_in_macs_peak_and_int8_size(capsys, tmp_path):
     """--max-macs alone (no parameter budget), and combined budgets: each is a constraint,
     and no candidate over any of them trains."""
@@ -483,24 +295,6 @@ def test_budgets_in_macs_peak_and_int8_size(capsys, tmp_path):
                match="give a budget")
 
 
-@pytest.mark.slow
-def test_sigterm_stops_mid_epoch_without_a_traceback(tmp_path):
-    """SIGTERM acts as Ctrl-C: the running candidate stops within a step (not at the end of
-    its epoch), is marked FAIL, finished trials stay, and the resume command is printed."""
-    p = start(tmp_path, "term", 50, "--epochs", "8", "--train-limit", "20000")
-    wait_for(lambda: n_running_with_epochs_left(tmp_path, "term") == 1, timeout=240)
-    t0 = time.time()
-    p.send_signal(signal.SIGTERM)
-    out, _ = p.communicate(timeout=120)
-    assert p.returncode == 130, out
-    assert time.time() - t0 < 30, "stopped mid-epoch, not after it"
-    assert "Traceback" not in out and "stopping:" in out
-    assert "Resume with: nas search --study term" in out
-    st = study(tmp_path, "term")
-    stopped = [t for t in st.trials if t.user_attrs.get("interrupted")]
-    assert len(stopped) == 1 and stopped[0].state.name == "FAIL"
-
-
 def test_journal_torn_or_corrupt(capsys, tmp_path):
     """A torn last line is skipped; a corrupt one is refused with how to repair it."""
     rc, _, err = nas(capsys, "search", "--study", "j", "--trials", "1", "--results-dir",
@@ -515,64 +309,6 @@ def test_journal_torn_or_corrupt(capsys, tmp_path):
     journal.write_bytes(b"\n".join(lines))
     rc, _, err = nas(capsys, "report", "j", "--results-dir", str(tmp_path))
     assert rc == 2 and "line 4 is not a valid record" in err and "head -n 3" in err
-
-
-WRAPPED = """import multiprocessing, os, pathlib, time
-from nas.spaces import get_space
-
-_inner = get_space("general").sample
-FLAG = pathlib.Path(__file__).with_name("worker.pid")
-
-
-def in_worker():
-    return multiprocessing.parent_process() is not None  # a spawned search worker
-"""
-
-
-@pytest.mark.slow
-def test_a_crashed_worker_is_reported_and_the_run_fails(capsys, tmp_path):
-    """--workers 2 whose worker dies (exit code 7): the main process finishes the trials, then
-    says which process died with which code, in one line, and exits non-zero."""
-    space = tmp_path / "crash.py"
-    space.write_text(WRAPPED + "\n\ndef sample(trial):\n    if in_worker():\n"
-                     "        FLAG.write_text(str(os.getpid()))\n        os._exit(7)\n"
-                     "    t0 = time.time()\n"  # the main process waits until the worker died
-                     "    while not FLAG.exists() and time.time() - t0 < 120:\n"
-                     "        time.sleep(0.1)\n"
-                     "    return _inner(trial)\n")
-    rc, out, err = nas(capsys, "search", "--space", str(space), "--study", "c", "--trials", "2",
-                       "--workers", "2", "--results-dir", str(tmp_path), *TINY)
-    assert rc == 2
-    last = err.strip().splitlines()[-1]
-    worker = (tmp_path / "worker.pid").read_text()
-    assert f"worker process(es) died: pid {worker} exit code 7" in last
-    assert "winner" not in (tmp_path / "c" / "study.json").read_text()  # no race after a crash
-
-
-@pytest.mark.slow
-def test_an_error_in_the_main_process_stops_the_workers(tmp_path):
-    """The main process fails while its worker trains: one error line, exit 2, and the worker
-    is gone at once rather than training on behind a terminal that looks hung."""
-    space = tmp_path / "mainfail.py"
-    space.write_text(WRAPPED + "\n\ndef sample(trial):\n    if in_worker():\n"
-                     "        if not FLAG.exists():\n"  # its mtime: the worker's first sample
-                     "            FLAG.write_text(str(os.getpid()))\n"
-                     "        return _inner(trial)\n"
-                     "    t0 = time.time()\n"
-                     "    while not FLAG.exists() and time.time() - t0 < 120:\n"
-                     "        time.sleep(0.1)\n"
-                     "    raise RuntimeError('the main process fails')\n")
-    p = subprocess.Popen([sys.executable, "-m", "nas.cli", "search", "--space", str(space),
-                          "--study", "m", "--trials", "50", "--workers", "2", "--results-dir",
-                          str(tmp_path), *TINY], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
-    # 50 candidates would keep the worker busy for minutes: the main process must not wait
-    _, err = p.communicate(timeout=180)
-    assert p.returncode == 2 and "the main process fails" in err.strip().splitlines()[-1], err
-    worker = int((tmp_path / "worker.pid").read_text())
-    assert time.time() - (tmp_path / "worker.pid").stat().st_mtime < 15
-
-    wait_for(lambda: not alive(worker), timeout=10)
 
 
 def test_race_plan_follows_the_pool():
