@@ -44,8 +44,11 @@ def plan(needs: list[float], workers: int, now: float, end: float | None) -> lis
     return ok
 
 
-def _run(spec: dict, tcfg: dict, seed: int, cfg: SearchConfig, threads: int | None) -> dict:
-    """One race run (in this process or a spawned one): validation accuracy and seconds."""
+def _run(spec: dict, tcfg: dict, seed: int, cfg: SearchConfig, threads: int | None,
+         number: int) -> dict:
+    """One race run (in this process or a spawned one): validation accuracy and seconds. It
+    prints a line per epoch, with or without --no-progress: a race takes a few full trainings,
+    tens of minutes on a CPU, and would otherwise show nothing until its first run ends."""
     import dataclasses
 
     import torch
@@ -62,8 +65,16 @@ def _run(spec: dict, tcfg: dict, seed: int, cfg: SearchConfig, threads: int | No
     data = load_data(cfg.dataset, cfg.data_dir, str(resolve_device(cfg.device)), cfg.val_size)
     data = dataclasses.replace(data, test=None)  # the race never sees the test set
     t0 = time.perf_counter()
+    epochs = tcfg["epochs"]
+
+    def on_epoch(rec: dict) -> None:
+        print(f"race: trial {number} seed {seed} epoch {rec['epoch']}/{epochs} "
+              f"val {rec['val_acc']:.2f}% loss {rec['train_loss']:.4f} {rec['time_s']:.0f} s",
+              flush=True)
+
     res = train(ArchSpec.from_dict(spec), TrainConfig.from_dict(tcfg), data, seed=seed,
-                progress=False, train_limit=cfg.train_limit, eval_limit=cfg.eval_limit)
+                callback=on_epoch, progress=False, train_limit=cfg.train_limit,
+                eval_limit=cfg.eval_limit)
     val = res.history[-1]["val_acc"] if not res.stop_reason else math.nan
     return {"val_acc": val, "seconds": time.perf_counter() - t0, "bf16": bool(res.config.bf16)}
 
@@ -104,13 +115,13 @@ def race(cfg: SearchConfig, study: optuna.Study, out_dir: Path, end: float | Non
         # the runs, where the executor would wait for them to finish (up to a full training)
         with multiprocessing.get_context("spawn").Pool(cfg.workers) as pool:
             pending = [(pool.apply_async(_run, (t.user_attrs["spec"], recipe[t.number], s, cfg,
-                                                worker_threads(cfg.workers))), t, s)
+                                                worker_threads(cfg.workers), t.number)), t, s)
                        for t, s in jobs]
             for r, t, s in pending:
                 save(t, s, r.get())
     else:
         for t, s in jobs:
-            save(t, s, _run(t.user_attrs["spec"], recipe[t.number], s, cfg, None))
+            save(t, s, _run(t.user_attrs["spec"], recipe[t.number], s, cfg, None, t.number))
     if skipped:
         log(f"race: {len(skipped)} runs left out, they would end after --timeout: {skipped}")
 
