@@ -65,6 +65,7 @@ def test_rungs_race_and_winner(capsys, tmp_path):
     assert {r["seed"] for r in runs.values()} == {100000, 100001}
     assert get_trial(st, "winner", tmp_path / "r" / "study.json").number == w["trial"]
     assert f"winner: trial {w['trial']}" in out
+    assert f"race: trial {w['trial']} seed 100000 epoch 2/2 val " in out  # a line an epoch
     assert not any("test_acc" in t.user_attrs for t in st.trials)
     # a second run finds the race done: nothing retrained, the same winner
     rc, out, err = nas(capsys, "search", "--study", "r", "--trials", "5", "--results-dir",
