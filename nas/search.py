@@ -634,7 +634,11 @@ def _check_resume(cfg: SearchConfig, out_dir: Path, space) -> None:
                        "study's command (study.json), a new --study, or --allow-changed")
 
 
-def run_search(cfg: SearchConfig, log=print) -> Outcome:
+def _log(line: str) -> None:
+    print(line, flush=True)  # at once, into a log file too: a race's line may come 15 min later
+
+
+def run_search(cfg: SearchConfig, log=_log) -> Outcome:
     """Run (or resume) a search and its seed race; write study.json and trials.csv."""
     from nas.race import race
 
