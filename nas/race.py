@@ -15,6 +15,7 @@ import math
 import multiprocessing
 import statistics
 import time
+from datetime import datetime
 from pathlib import Path
 
 import optuna
@@ -64,6 +65,7 @@ def _run(spec: dict, tcfg: dict, seed: int, cfg: SearchConfig, threads: int | No
         torch.set_num_threads(threads)
     data = load_data(cfg.dataset, cfg.data_dir, str(resolve_device(cfg.device)), cfg.val_size)
     data = dataclasses.replace(data, test=None)  # the race never sees the test set
+    started = datetime.now().isoformat(timespec="seconds")
     t0 = time.perf_counter()
     epochs = tcfg["epochs"]
 
@@ -76,7 +78,8 @@ def _run(spec: dict, tcfg: dict, seed: int, cfg: SearchConfig, threads: int | No
                 callback=on_epoch, progress=False, train_limit=cfg.train_limit,
                 eval_limit=cfg.eval_limit)
     val = res.history[-1]["val_acc"] if not res.stop_reason else math.nan
-    return {"val_acc": val, "seconds": time.perf_counter() - t0, "bf16": bool(res.config.bf16)}
+    return {"val_acc": val, "seconds": time.perf_counter() - t0, "bf16": bool(res.config.bf16),
+            "start": started, "end": datetime.now().isoformat(timespec="seconds")}
 
 
 def race(cfg: SearchConfig, study: optuna.Study, out_dir: Path, end: float | None,

@@ -296,7 +296,9 @@ def search_cost(study: optuna.Study, study_json: Path | None = None) -> dict:
     epochs on a fraction F of them costs E * F / epochs of it. The seed race (race.json beside
     study.json) adds one FCE per run. Wall time runs from the first trial's start to the last
     trial's end, or to the winner's naming when the race ran, less the pauses: spans when no
-    trial was running (a study stopped in one session and resumed in the next) do not count.
+    trial was running (a study stopped in one session and resumed in the next) do not count;
+    where race.json records each run's start and end, the race counts only while a run went,
+    so a race stopped and resumed later counts no more than an unbroken one.
     """
     from datetime import datetime
 
@@ -314,15 +316,20 @@ def search_cost(study: optuna.Study, study_json: Path | None = None) -> dict:
             fce += r["epochs"] * (frac if frac else 1.0) / epochs
         fce += len(t.user_attrs.get("history") or []) / epochs
     race_path = study_json.with_name("race.json") if study_json else None
-    race_runs = len(json.loads(race_path.read_text())["runs"]) if race_path and \
-        race_path.is_file() else 0
+    runs = list(json.loads(race_path.read_text())["runs"].values()) if race_path and \
+        race_path.is_file() else []
+    race_runs = len(runs)
     spans = sorted((t.datetime_start, t.datetime_complete)
                    for t in study.get_trials(deepcopy=False)
                    if t.datetime_start and t.datetime_complete)
     named = (meta.get("winner") or {}).get("named")
-    if named and spans:  # the race runs from the last trial's end to the winner's naming
+    if runs and all("start" in r for r in runs):  # each race run's own span (since 2026-12-02)
+        spans += [(datetime.fromisoformat(r["start"]), datetime.fromisoformat(r["end"]))
+                  for r in runs]
+    elif named and spans:  # else the race runs from the last trial's end to the naming
         last = max(end for _, end in spans)
         spans.append((last, max(last, datetime.fromisoformat(named))))
+    spans.sort()
     wall_s, covered = 0.0, None  # the union of the spans: each adds what lies past the others
     for start, end in spans:
         begin = start if covered is None else max(start, covered)

@@ -63,6 +63,7 @@ def test_rungs_race_and_winner(capsys, tmp_path):
     assert len(w["race_vals"]) == 2 and "test set was not used" in w["rule"]
     runs = json.loads((tmp_path / "r" / "race.json").read_text())["runs"]
     assert {r["seed"] for r in runs.values()} == {100000, 100001}
+    assert all(r["start"] <= r["end"] for r in runs.values())  # what the wall time counts
     assert get_trial(st, "winner", tmp_path / "r" / "study.json").number == w["trial"]
     assert f"winner: trial {w['trial']}" in out
     assert f"race: trial {w['trial']} seed 100000 epoch 2/2 val " in out  # a line an epoch
@@ -222,6 +223,14 @@ def test_search_wall_time_leaves_out_the_pause_between_sessions(tmp_path):
     (tmp_path / "study.json").write_text(json.dumps({"winner": {"named": named.isoformat()}}))
     c = search_cost(st, tmp_path / "study.json")
     assert c["wall_s"] == 18 * 60 and c["candidates_per_hour"] == round(2 / 0.3, 1)
+    # a race whose runs record their spans, stopped after one run and resumed two hours
+    # later: 3 + 3 minutes of race, not the pause between (nor the time before it started)
+    runs = {f"0:{s}": {"start": (t0 + timedelta(hours=h)).isoformat(),
+                       "end": (t0 + timedelta(hours=h, minutes=3)).isoformat()}
+            for s, h in ((100000, 1.25), (100001, 3.25))}
+    (tmp_path / "race.json").write_text(json.dumps({"runs": runs}))
+    c = search_cost(st, tmp_path / "study.json")
+    assert c["wall_s"] == 21 * 60 and c["race_runs"] == 2
 
 
 def test_timeout_covers_the_search_and_its_race(capsys, tmp_path):
