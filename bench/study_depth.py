@@ -12,7 +12,7 @@ rung's).
         results/cpu-2026-11-25/general-8k results/cpu-2026-12-01/general-8k-seed1 \
         results/cpu-2026-12-02/separable-4k results/cpu-2026-12-02/fashion-8k-sep \
         results/cpu-2026-12-02/separable-2k results/cpu-2026-12-02/separable-8k \
-        > bench/study_depth.txt
+        results/cpu-2026-12-02/auto-4k-seed1 > bench/study_depth.txt
 """
 
 from __future__ import annotations
