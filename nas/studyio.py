@@ -323,7 +323,7 @@ def search_cost(study: optuna.Study, study_json: Path | None = None) -> dict:
                    for t in study.get_trials(deepcopy=False)
                    if t.datetime_start and t.datetime_complete)
     named = (meta.get("winner") or {}).get("named")
-    if runs and all("start" in r for r in runs):  # each race run's own span (since 2026-12-02)
+    if runs and all("start" in r for r in runs):  # each race run's own span, where recorded
         spans += [(datetime.fromisoformat(r["start"]), datetime.fromisoformat(r["end"]))
                   for r in runs]
     elif named and spans:  # else the race runs from the last trial's end to the naming
