@@ -15,13 +15,14 @@ import math
 import multiprocessing
 import statistics
 import time
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
 import optuna
 
 from nas.config import SearchConfig, TrainConfig
-from nas.runs import worker_threads, write_json
+from nas.runs import stop_pool, worker_threads, write_json
 from nas.spec import ArchSpec
 from nas.studyio import completed, full_train_s, rerun_recipe
 
@@ -114,14 +115,17 @@ def race(cfg: SearchConfig, study: optuna.Study, out_dir: Path, end: float | Non
     jobs = [job for job, ok in zip(jobs, runs_ok, strict=True) if ok]
     recipe = {t.number: rerun_recipe(t.user_attrs["train_config"], cfg.bf16) for t in top}
     if cfg.workers > 1 and len(jobs) > 1:
-        # a Pool, not a ProcessPoolExecutor: leaving its block on Ctrl-C or SIGTERM terminates
-        # the runs, where the executor would wait for them to finish (up to a full training)
-        with multiprocessing.get_context("spawn").Pool(cfg.workers) as pool:
-            pending = [(pool.apply_async(_run, (t.user_attrs["spec"], recipe[t.number], s, cfg,
-                                                worker_threads(cfg.workers), t.number)), t, s)
+        pool = ProcessPoolExecutor(cfg.workers, mp_context=multiprocessing.get_context("spawn"))
+        try:
+            futures = [(pool.submit(_run, t.user_attrs["spec"], recipe[t.number], s, cfg,
+                                    worker_threads(cfg.workers), t.number), t, s)
                        for t, s in jobs]
-            for r, t, s in pending:
-                save(t, s, r.get())
+            for f, t, s in futures:
+                save(t, s, f.result())
+        except BaseException:
+            stop_pool(pool)  # Ctrl-C or SIGTERM: end the runs now, not when they finish
+            raise
+        pool.shutdown()
     else:
         for t, s in jobs:
             save(t, s, _run(t.user_attrs["spec"], recipe[t.number], s, cfg, None, t.number))
