@@ -12,6 +12,8 @@
 # Last, `nas archive` moves the study and its log to results/cpu-DATE/STUDY/ (ARCHIVE_INTO
 # overrides; ARCHIVE_INTO=none keeps it in place), compacted for committing: the same command
 # then starts a new study, as `make search` on a clone must.
+# PROVE_COMMIT=1 commits what each stage wrote as soon as it ends (results/ is git-ignored, so
+# with `git add -f`): a machine that goes away mid-proof then takes nothing uncommitted with it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 study=${1:?usage: bench/prove.sh STUDY [nas search flags]}
@@ -21,12 +23,19 @@ nas=${NAS:-.venv/bin/nas}
 [ -n "${NAS_DATA_DIR:-}" ] || { [ -d ../shared/data ] && export NAS_DATA_DIR="$(cd ../shared/data && pwd)"; }
 log=results/$study.log
 mkdir -p results
+checkpoint() {  # checkpoint MESSAGE PATH...: commit PATHs if PROVE_COMMIT=1; never fatal
+  [ "${PROVE_COMMIT:-0}" = 1 ] || return 0
+  local msg=$1; shift
+  { git add -f -A -- "$@" && git commit -q -m "$msg" -- "$@"; } >> "$log" 2>&1 \
+    || echo "checkpoint: nothing committed for: $msg" >> "$log"
+}
 extra=()
 [[ " $* " == *" --timeout "* ]] || extra+=(--timeout 7200)
 [[ " $* " == *" --workers "* ]] || extra+=(--workers 2)
 if ! grep -q '"winner"' "results/$study/study.json" 2>/dev/null; then
   echo "$ nas search --study $study $* ${extra[*]} --no-progress  # $(date -u +%FT%TZ)" >> "$log"
   "$nas" search --study "$study" "$@" "${extra[@]}" --no-progress >> "$log" 2>&1
+  checkpoint "$study: search finished" "results/$study" "$log"
 fi
 # Three seeds at once, one thread each: 2 cores, 3 processes, no core idle for a third round.
 for seeds in 0,1,2 10,11,12; do
@@ -34,6 +43,7 @@ for seeds in 0,1,2 10,11,12; do
   echo "$ nas verify $study --trial winner --seeds $seeds --name $name  # $(date -u +%FT%TZ)" >> "$log"
   "$nas" verify "$study" --trial winner --seeds "$seeds" --workers 3 --resume --name "$name" \
     --no-progress >> "$log" 2>&1
+  checkpoint "$study: nas verify --seeds $seeds" "results/verify/$name" "$log"
 done
 into=${ARCHIVE_INTO:-results/cpu-$(date -u +%F)}
 if [ "$into" = none ]; then
@@ -41,4 +51,5 @@ if [ "$into" = none ]; then
 else
   echo "done: $into/$study/ and results/verify/$study-winner-seeds*/  # $(date -u +%FT%TZ)" >> "$log"
   "$nas" archive "$study" --into "$into"
+  checkpoint "$study: archived into $into" "results/$study" "$log" "$into/$study"
 fi
