@@ -22,9 +22,10 @@ quick: $(VENV)/.installed
 	$(VENV)/bin/nas search --quick
 
 # two pytest workers, each test file whole in one of them (the files' module fixtures are
-# shared by their tests), one thread each: 1.6x faster on 2 cores (bench/RESULTS.md)
+# shared by their tests), one thread each: 1.6x faster on 2 cores (bench/RESULTS.md); the
+# longest files first (tests/conftest.py), so that both end together
 test: $(VENV)/.installed
-	$(VENV)/bin/pytest -q -n 2 --dist loadfile --durations=10
+	$(VENV)/bin/pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=10
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

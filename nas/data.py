@@ -2,7 +2,7 @@
 
 The source folder (``--data-dir`` or ``NAS_DATA_DIR``) holds the four IDX files, gzipped or not,
 either directly or under ``MNIST/raw/``. They are decompressed once into our own cache
-(``NAS_CACHE_DIR``, default ``~/.cache/nas``), never into the source, and read with torchvision.
+(``NAS_CACHE_DIR``, default ``~/.cache/nas``), never into the source, and read here.
 With no source folder torchvision downloads into the cache, if there is a network.
 """
 
@@ -13,6 +13,7 @@ import gzip
 import math
 import os
 import shutil
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -210,14 +211,30 @@ class Data:
 MNISTData = Data  # the name it had when MNIST was the only dataset
 
 
-def _read(root: Path, train: bool, kind: str = "MNIST") -> tuple[torch.Tensor, torch.Tensor]:
-    import torchvision.datasets
+def read_idx(path: Path) -> torch.Tensor:
+    """One IDX file of unsigned bytes (MNIST's format) as a uint8 tensor of its shape. Read here
+    rather than through torchvision.datasets: importing torchvision pulls in torch._dynamo via
+    torchvision.ops, about 2.5 s of start-up in a process that only reads data, such as an
+    export's check (bench/startup.py; less in one that trains, whose optimizer imports
+    torch._dynamo anyway)."""
+    b = path.read_bytes()
+    if len(b) < 4 or b[:3] != b"\x00\x00\x08":
+        raise ValueError(f"{path.name} is not an IDX file of unsigned bytes")
+    nd = b[3]
+    dims = struct.unpack(f">{nd}I", b[4:4 + 4 * nd])
+    data = memoryview(b)[4 + 4 * nd:]
+    if len(data) != math.prod(dims):
+        raise ValueError(f"{path.name} holds {len(data)} bytes for shape {dims}")
+    return torch.frombuffer(bytearray(data), dtype=torch.uint8).view(*dims)
 
+
+def _read(root: Path, train: bool, kind: str = "MNIST") -> tuple[torch.Tensor, torch.Tensor]:
+    prefix = "train" if train else "t10k"
     try:
-        ds = getattr(torchvision.datasets, kind)(root, train=train, download=False)
-    except Exception as e:
+        x = read_idx(root / kind / "raw" / f"{prefix}-images-idx3-ubyte")
+        y = read_idx(root / kind / "raw" / f"{prefix}-labels-idx1-ubyte").long()
+    except (OSError, ValueError) as e:
         raise NasError(f"cannot read {kind} from {root}/{kind}/raw: {e}") from None
-    x, y = ds.data, ds.targets
     n = 60000 if train else 10000
     if x.shape != (n, 28, 28) or y.shape != (n,) or int(y.min()) < 0 or int(y.max()) > 9:
         raise NasError(f"corrupt {kind} in {root}: images {tuple(x.shape)}, "

@@ -43,14 +43,15 @@ def write_json(path: Path, obj) -> None:
 
 
 def environment() -> dict:
+    from importlib.metadata import version
+
     import optuna
-    import torchvision
 
     return {
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
+        "torchvision": version("torchvision"),  # not imported: bench/startup.py
         "optuna": optuna.__version__,
         "threads": torch.get_num_threads(),
         "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,

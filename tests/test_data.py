@@ -65,6 +65,28 @@ def test_truncated_file_is_detected(tmp_path, data_dir, monkeypatch):
     assert not list(src.glob("*-ubyte"))  # nothing is ever written into the source
 
 
+def test_idx_files_are_read_exactly_and_bad_ones_refused(tmp_path):
+    """nas.data.read_idx, which stands in for torchvision's reader: shape from the header,
+    bytes as they are, and a one-line error for a file that is not IDX or is cut short."""
+    from nas.data import _read, read_idx
+
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    img = bytes(range(256)) * 3 + bytes(16)  # 2 x 14 x 28 = 784 bytes
+    (raw / "x").write_bytes(b"\0\0\x08\x03" + (2).to_bytes(4, "big") + (14).to_bytes(4, "big")
+                            + (28).to_bytes(4, "big") + img)
+    x = read_idx(raw / "x")
+    assert x.shape == (2, 14, 28) and x.dtype == torch.uint8 and bytes(x.flatten().tolist()) == img
+    (raw / "train-images-idx3-ubyte").write_bytes(b"\0\0\x0d\x01" + bytes(8))  # floats
+    with pytest.raises(NasError, match="cannot read MNIST .*not an IDX file of unsigned bytes"):
+        _read(tmp_path, train=True)
+    (raw / "train-images-idx3-ubyte").write_bytes((raw / "x").read_bytes()[:-1])
+    (raw / "train-labels-idx1-ubyte").write_bytes(b"\0\0\x08\x01" + (2).to_bytes(4, "big")
+                                                  + b"\1\2")
+    with pytest.raises(NasError, match="783 bytes for shape"):
+        _read(tmp_path, train=True)
+
+
 def _prepare(data_dir: str) -> str:
     return str(prepare_raw(data_dir))
 
