@@ -167,6 +167,7 @@ def standalone(out, data_dir, *flags) -> str:
                           env={"PATH": "/usr/bin:/bin", "PYTHONPATH": ""}).stdout
 
 
+@pytest.mark.filterwarnings("ignore:bf16 autocast on a CPU without native bf16")  # expected
 def test_bf16_search_exports_and_checks_in_bf16(capsys, tmp_path, data_dir):
     """Trained in bf16 autocast (--bf16, emulated where the CPU lacks it): the export is
     checked in bf16, to the image, and is close in fp32; model.py --bf16 agrees on its own."""
