@@ -46,9 +46,14 @@ def study(results: Path, name: str):
     return load_study(results, name)
 
 
+def search_argv(tmp_path, name, trials, *extra) -> list:
+    """A tiny search's arguments: for `start`, or for `nas` in the test's own process."""
+    return ["search", "--study", name, "--trials", str(trials), "--results-dir", str(tmp_path),
+            *TINY, *extra]
+
+
 def start(tmp_path, name, trials, *extra):
-    cmd = [sys.executable, "-m", "nas.cli", "search", "--study", name, "--trials", str(trials),
-           "--results-dir", str(tmp_path), *TINY, *extra]
+    cmd = [sys.executable, "-m", "nas.cli", *search_argv(tmp_path, name, trials, *extra)]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
 

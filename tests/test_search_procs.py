@@ -10,13 +10,17 @@ import sys
 import time
 
 import pytest
-from procs import TINY, alive, n_running_with_epochs_left, n_state, nas, start, study, wait_for
-
-
-def resume(tmp_path, name, trials, *extra):
-    """`start`'s command line, to run in this process with procs.nas."""
-    return ["search", "--study", name, "--trials", str(trials), "--results-dir", str(tmp_path),
-            *TINY, *extra]
+from procs import (
+    TINY,
+    alive,
+    n_running_with_epochs_left,
+    n_state,
+    nas,
+    search_argv,
+    start,
+    study,
+    wait_for,
+)
 
 
 @pytest.mark.slow
@@ -37,9 +41,9 @@ def test_resume_after_sigint(capsys, tmp_path):
         t.state.name == "PRUNED" and "rejected" not in t.user_attrs for t in st.trials)
     # resuming with other settings is refused in one line naming the flag; then it resumes
     # (both in this process: a fresh one would only add its 5 s of start-up)
-    rc, _, err = nas(capsys, *resume(tmp_path, "int", trained + 1))
+    rc, _, err = nas(capsys, *search_argv(tmp_path, "int", trained + 1))
     assert rc == 2 and "--epochs (was 8, now 2)" in err.strip().splitlines()[-1], err
-    rc, out, err = nas(capsys, *resume(tmp_path, "int", trained + 1, "--epochs", "8"))
+    rc, out, err = nas(capsys, *search_argv(tmp_path, "int", trained + 1, "--epochs", "8"))
     assert rc == 0, err
     st = study(tmp_path, "int")
     assert done <= {t.number for t in st.trials if t.state.name == "COMPLETE"}
@@ -115,7 +119,8 @@ def test_resume_after_kill9(capsys, tmp_path):
     done = {t.number for t in before.trials if t.state.name == "COMPLETE"}
     running = [t.number for t in before.trials if t.state.name == "RUNNING"]
     assert len(running) == 1
-    rc, out, err = nas(capsys, *resume(tmp_path, "k9", len(before.trials) + 1, "--epochs", "8"))
+    argv = search_argv(tmp_path, "k9", len(before.trials) + 1, "--epochs", "8")
+    rc, out, err = nas(capsys, *argv)
     assert rc == 0, err
     assert f"marked stale running trials {running}" in out + err
     after = study(tmp_path, "k9")
