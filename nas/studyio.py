@@ -289,6 +289,16 @@ def top_table(study: optuna.Study, k: int = 10) -> str:
         index=False, float_format=lambda v: f"{v:.2f}")
 
 
+def trial_fce(t: FrozenTrial, rungs_cfg: list, epochs: int) -> float:
+    """One trial's cost in FCE: a rung of E epochs on a fraction F of the images (``rungs_cfg``
+    as study.json records it) costs E * F / epochs, each full-length epoch 1 / epochs."""
+    fce = 0.0
+    for r in t.user_attrs.get("rungs") or []:
+        frac = rungs_cfg[r["rung"]][1] if r["rung"] < len(rungs_cfg) else None
+        fce += r["epochs"] * (frac or 1.0) / epochs
+    return fce + len(t.user_attrs.get("history") or []) / epochs
+
+
 def search_cost(study: optuna.Study, study_json: Path | None = None) -> dict:
     """What a search spent, in candidates and full-candidate equivalents (FCE).
 
@@ -312,9 +322,7 @@ def search_cost(study: optuna.Study, study_json: Path | None = None) -> dict:
     for t in trained:
         for r in t.user_attrs.get("rungs") or []:
             at_rung[r["rung"]] = at_rung.get(r["rung"], 0) + 1
-            frac = (rungs_cfg[r["rung"]][1] if r["rung"] < len(rungs_cfg) else None)
-            fce += r["epochs"] * (frac if frac else 1.0) / epochs
-        fce += len(t.user_attrs.get("history") or []) / epochs
+        fce += trial_fce(t, rungs_cfg, epochs)
     race_path = study_json.with_name("race.json") if study_json else None
     runs = list(json.loads(race_path.read_text())["runs"].values()) if race_path and \
         race_path.is_file() else []
