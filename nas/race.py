@@ -46,6 +46,24 @@ def plan(needs: list[float], workers: int, now: float, end: float | None) -> lis
     return ok
 
 
+def margin(table: list[dict], best: dict) -> dict | None:
+    """How far the winner leads the runner-up on the race's fresh seeds, against the standard
+    error of that difference, from the race's own repeats (pooled seed-to-seed spread). None
+    when there is no runner-up with scores or no repeat to measure the spread. ``level`` says
+    the lead is under two standard errors: the race could not tell them apart."""
+    others = [r for r in table if r is not best and r["race_vals"]]
+    repeats = [r["race_vals"] for r in table if len(r["race_vals"]) > 1]
+    if not others or not repeats:
+        return None
+    second = max(others, key=lambda r: r["mean"])
+    df = sum(len(v) - 1 for v in repeats)
+    sd = math.sqrt(sum(statistics.variance(v) * (len(v) - 1) for v in repeats) / df)
+    se = sd * math.sqrt(1 / len(best["race_vals"]) + 1 / len(second["race_vals"]))
+    lead = best["mean"] - second["mean"]
+    return {"runner_up": second["trial"], "lead": round(lead, 4), "se": round(se, 4),
+            "seed_sd": round(sd, 4), "df": df, "level": lead < 2 * se}
+
+
 def _run(spec: dict, tcfg: dict, seed: int, cfg: SearchConfig, threads: int | None,
          number: int) -> dict:
     """One race run (in this process or a spawned one): validation accuracy and seconds. It
@@ -153,6 +171,8 @@ def race(cfg: SearchConfig, study: optuna.Study, out_dir: Path, end: float | Non
                 "test set was not used")
         log("race: no run fitted in the time; the winner is the best by search validation")
     winner = {**best, "rule": rule, "named": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    if ranked and (m := margin(table, best)):
+        winner["margin"] = m
     meta_path = out_dir / "study.json"
     meta = json.loads(meta_path.read_text())
     meta["winner"], meta["race"] = winner, table
@@ -162,6 +182,13 @@ def race(cfg: SearchConfig, study: optuna.Study, out_dir: Path, end: float | Non
         vals = ", ".join(f"{v:.2f}" for v in r["race_vals"])
         log(f"race: trial {r['trial']} ({r['n_params']:,} params) search val "
             f"{r['search_val']:.2f}%, fresh seeds {r['mean']:.2f} +- {r['std']:.2f}% ({vals})")
+    if m := winner.get("margin"):
+        log(f"race: the winner leads trial {m['runner_up']} by {m['lead']:.3f} points, "
+            + (f"under two standard errors of the difference ({m['se']:.3f}, from the race's "
+               f"seed-to-seed spread of {m['seed_sd']:.3f}): on validation the two are level, "
+               "and the test set may well order them the other way; more --race-seeds would "
+               "separate them" if m["level"] else
+               f"over two standard errors of the difference ({m['se']:.3f})"))
     log(f"winner: trial {best['trial']} (written to {meta_path} before any test run); "
         f"judge it with: nas verify {cfg.study} --trial winner"
         + (f" --results-dir {cfg.results_dir}" if cfg.results_dir != "results" else ""))

@@ -66,6 +66,10 @@ def test_rungs_race_and_winner(capsys, tmp_path):
     assert all(r["start"] <= r["end"] for r in runs.values())  # what the wall time counts
     assert get_trial(st, "winner", tmp_path / "r" / "study.json").number == w["trial"]
     assert f"winner: trial {w['trial']}" in out
+    # two finalists with two scores each: the lead and its noise are recorded and logged
+    assert ("margin" in w) == (sum(len(r["race_vals"]) == 2 for r in meta["race"]) == 2)
+    if "margin" in w:
+        assert f"race: the winner leads trial {w['margin']['runner_up']} by " in out
     assert f"race: trial {w['trial']} seed 100000 epoch 2/2 val " in out  # a line an epoch
     assert not any("test_acc" in t.user_attrs for t in st.trials)
     # a second run finds the race done: nothing retrained, the same winner
@@ -319,6 +323,29 @@ def test_journal_torn_or_corrupt(capsys, tmp_path):
     journal.write_bytes(b"\n".join(lines))
     rc, _, err = nas(capsys, "report", "j", "--results-dir", str(tmp_path))
     assert rc == 2 and "line 4 is not a valid record" in err and "head -n 3" in err
+
+
+def test_race_margin_says_when_the_finalists_are_level():
+    """The winner's lead over the runner-up, against the standard error of the difference from
+    the race's own repeats: auto-8k-seed2's race (0.015 ahead, seed spread 0.070) is level; a
+    lead of 0.3 with repeats 0.01 apart is not; one finalist, or no repeats, gives nothing."""
+    from nas.race import margin
+
+    table = [{"trial": 22, "race_vals": [99.33, 99.23], "mean": 99.28},
+             {"trial": 19, "race_vals": [99.26, 99.27], "mean": 99.265},
+             {"trial": 17, "race_vals": [99.12, 99.26], "mean": 99.19}]
+    m = margin(table, table[0])
+    assert m["runner_up"] == 19 and m["df"] == 3 and m["level"]
+    assert m["lead"] == pytest.approx(0.015) and m["seed_sd"] == pytest.approx(0.0704, abs=1e-4)
+    assert m["se"] == pytest.approx(0.0704, abs=1e-4)  # sd * sqrt(1/2 + 1/2)
+    clear = [{"trial": 1, "race_vals": [99.60, 99.61], "mean": 99.605},
+             {"trial": 2, "race_vals": [99.30, 99.31], "mean": 99.305}]
+    m = margin(clear, clear[0])
+    assert m["runner_up"] == 2 and not m["level"] and m["lead"] == pytest.approx(0.3)
+    assert margin(clear[:1], clear[0]) is None
+    single = [{"trial": 1, "race_vals": [99.6], "mean": 99.6},
+              {"trial": 2, "race_vals": [99.3], "mean": 99.3}]
+    assert margin(single, single[0]) is None
 
 
 def test_race_plan_follows_the_pool():
