@@ -205,8 +205,12 @@ class Report:
         from nas.studyio import cost_text, search_cost
 
         cost = search_cost(study, study_dir(args.results_dir, args.study) / "study.json")
+        from nas.study_report import race_summary
+
         print(f"report: {path}\ntrials: {Path(path).with_name('trials.csv')} "
               f"and trials.parquet\ncost: {cost_text(cost)}")
+        if race := race_summary(meta):
+            print(race)
         return 0
 
 

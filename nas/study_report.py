@@ -7,6 +7,7 @@ tests check the data; plotly's JS is written once beside the page and never fetc
 from __future__ import annotations
 
 import html
+import json
 import math
 import warnings
 from pathlib import Path
@@ -164,6 +165,32 @@ def report_figures(study: optuna.Study, max_params: int | None, x: str = "params
     return sections
 
 
+def race_summary(meta: dict) -> str:
+    """The seed race in a few lines, from study.json: each finalist's fresh-seed scores, the
+    winner, and whether its lead is clear of the race's own noise. Empty without a race."""
+    w = meta.get("winner")
+    if not w:
+        return ""
+    lines = [f"seed race (validation only): {w.get('rule', '')}"]
+    for r in sorted(meta.get("race") or [], key=lambda r: -r["mean"] if r["race_vals"]
+                    else math.inf):
+        vals = ", ".join(f"{v:.2f}" for v in r["race_vals"]) or "no run"
+        mean = f"{r['mean']:.2f} +- {r['std']:.2f}%" if r["race_vals"] else "-"
+        lines.append(f"  trial {r['trial']} ({r['n_params']:,} params): search val "
+                     f"{r['search_val']:.2f}%, fresh seeds {mean} ({vals})")
+    m = w.get("margin")
+    if m is None and w.get("race_vals"):  # a study raced before the margin was recorded
+        from nas.race import margin
+
+        best = next((r for r in meta.get("race") or [] if r["trial"] == w["trial"]), None)
+        m = margin(meta["race"], best) if best else None
+    lead = (f"; it leads trial {m['runner_up']} by {m['lead']:.3f} points, standard error "
+            f"{m['se']:.3f}: " + ("level on validation, the pick is close to a coin toss"
+                                  if m["level"] else "a clear lead")) if m else ""
+    lines.append(f"winner: trial {w['trial']} ({w['n_params']:,} params){lead}")
+    return "\n".join(lines)
+
+
 def write_report(study: optuna.Study, results_dir: str | Path, max_params: int | None,
                  x: str = "params", budget: float | None = None) -> Path:
     """``x``: the Pareto plots' x-axis (X_AXES); ``budget``: its budget line, in that unit."""
@@ -186,6 +213,9 @@ def write_report(study: optuna.Study, results_dir: str | Path, max_params: int |
                                                               include_plotlyjs=False)
         parts.append(f"<h2>{html.escape(title)}</h2>\n{body}")
     counts = table.state.value_counts().to_dict() if len(table) else {}
+    meta_path = out / "study.json"
+    race = race_summary(json.loads(meta_path.read_text())) if meta_path.is_file() else ""
+    race_html = f"<h2>Seed race</h2>\n<pre>{html.escape(race)}</pre>\n" if race else ""
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>nas report: {html.escape(study.study_name)}</title>
 <script src="{html.escape(src)}"></script>
@@ -197,7 +227,7 @@ table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ccc;pad
 Budget: {html.escape(f"fewer than {max_params:,} parameters" if max_params else "see study.json")}.
 Selection: final-epoch validation accuracy;
 test accuracy is shown for judgement only.</p>
-{''.join(parts)}
+{race_html}{''.join(parts)}
 <h2>Top trials</h2>
 {top[cols].to_html(index=False, float_format=lambda v: f"{v:.2f}")}
 </body></html>

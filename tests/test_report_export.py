@@ -461,3 +461,27 @@ def test_dashboard_serves_the_study(capsys, results, tmp_path):
             proc.communicate(timeout=30)  # reaps it and closes its pipes
     rc, _, err = nas(capsys, "dashboard", "nope", "--results-dir", str(results))
     assert rc == 2 and "unknown study 'nope'" in err
+
+
+def test_report_summarizes_the_race_and_says_when_it_was_a_coin_toss():
+    """`nas report` prints the race from study.json: every finalist's fresh seeds, the winner,
+    and its lead against the race's noise (pooled over the finalists with repeats: here
+    sqrt((0.005 + 0.00005) / 2) = 0.050), computed for studies raced before it was recorded."""
+    from nas.study_report import race_summary
+
+    race = [{"trial": 19, "n_params": 7780, "search_val": 99.26, "race_vals": [99.26, 99.27],
+             "mean": 99.265, "std": 0.007},
+            {"trial": 22, "n_params": 7705, "search_val": 99.2, "race_vals": [99.33, 99.23],
+             "mean": 99.28, "std": 0.071},
+            {"trial": 17, "n_params": 7788, "search_val": 99.25, "race_vals": [],
+             "mean": float("nan"), "std": 0.0}]
+    meta = {"winner": {**race[1], "rule": "best mean"}, "race": race}
+    text = race_summary(meta).splitlines()
+    assert text[1].startswith("  trial 22 (7,705 params): search val 99.20%, fresh seeds 99.28")
+    assert text[2].startswith("  trial 19") and "trial 17" in text[3] and "no run" in text[3]
+    assert text[-1] == ("winner: trial 22 (7,705 params); it leads trial 19 by 0.015 points, "
+                        "standard error 0.050: level on validation, the pick is close to a "
+                        "coin toss")
+    meta["winner"]["margin"] = {"runner_up": 19, "lead": 0.3, "se": 0.02, "level": False}
+    assert race_summary(meta).endswith("standard error 0.020: a clear lead")
+    assert race_summary({}) == ""
