@@ -192,8 +192,8 @@ class Report:
         import json
         from pathlib import Path
 
-        from nas.study_report import write_report
-        from nas.studyio import load_study, study_dir
+        from nas.study_report import race_summary, write_report
+        from nas.studyio import cost_text, load_study, search_cost, study_dir
 
         study = load_study(args.results_dir, args.study)
         meta = json.loads((study_dir(args.results_dir, args.study) / "study.json").read_text())
@@ -202,11 +202,7 @@ class Report:
                   "int8": (meta.get("max_int8_kb") or 0) * 1000 or None}.get(args.x)
         path = write_report(study, args.results_dir, meta.get("max_params", 8000), args.x,
                             budget)
-        from nas.studyio import cost_text, search_cost
-
         cost = search_cost(study, study_dir(args.results_dir, args.study) / "study.json")
-        from nas.study_report import race_summary
-
         print(f"report: {path}\ntrials: {Path(path).with_name('trials.csv')} "
               f"and trials.parquet\ncost: {cost_text(cost)}")
         if race := race_summary(meta):

@@ -64,6 +64,18 @@ def margin(table: list[dict], best: dict) -> dict | None:
             "seed_sd": round(sd, 4), "df": df, "level": lead < 2 * se}
 
 
+def finalist_lines(table: list[dict]) -> list[str]:
+    """One line per finalist, best fresh-seed mean first: what the race log and `nas report`
+    print."""
+    lines = []
+    for r in sorted(table, key=lambda r: -r["mean"] if r["race_vals"] else math.inf):
+        vals = ", ".join(f"{v:.2f}" for v in r["race_vals"]) or "no run"
+        mean = f"{r['mean']:.2f} +- {r['std']:.2f}%" if r["race_vals"] else "-"
+        lines.append(f"trial {r['trial']} ({r['n_params']:,} params): search val "
+                     f"{r['search_val']:.2f}%, fresh seeds {mean} ({vals})")
+    return lines
+
+
 def _run(spec: dict, tcfg: dict, seed: int, cfg: SearchConfig, threads: int | None,
          number: int) -> dict:
     """One race run (in this process or a spawned one): validation accuracy and seconds. It
@@ -178,10 +190,8 @@ def race(cfg: SearchConfig, study: optuna.Study, out_dir: Path, end: float | Non
     meta["winner"], meta["race"] = winner, table
     write_json(meta_path, meta)
     study.set_user_attr("winner", best["trial"])
-    for r in sorted(table, key=lambda r: -r["mean"] if r["race_vals"] else math.inf):
-        vals = ", ".join(f"{v:.2f}" for v in r["race_vals"])
-        log(f"race: trial {r['trial']} ({r['n_params']:,} params) search val "
-            f"{r['search_val']:.2f}%, fresh seeds {r['mean']:.2f} +- {r['std']:.2f}% ({vals})")
+    for line in finalist_lines(table):
+        log(f"race: {line}")
     if m := winner.get("margin"):
         log(f"race: the winner leads trial {m['runner_up']} by {m['lead']:.3f} points, "
             + (f"under two standard errors of the difference ({m['se']:.3f}, from the race's "

@@ -171,17 +171,12 @@ def race_summary(meta: dict) -> str:
     w = meta.get("winner")
     if not w:
         return ""
+    from nas.race import finalist_lines, margin
+
     lines = [f"seed race (validation only): {w.get('rule', '')}"]
-    for r in sorted(meta.get("race") or [], key=lambda r: -r["mean"] if r["race_vals"]
-                    else math.inf):
-        vals = ", ".join(f"{v:.2f}" for v in r["race_vals"]) or "no run"
-        mean = f"{r['mean']:.2f} +- {r['std']:.2f}%" if r["race_vals"] else "-"
-        lines.append(f"  trial {r['trial']} ({r['n_params']:,} params): search val "
-                     f"{r['search_val']:.2f}%, fresh seeds {mean} ({vals})")
+    lines += [f"  {line}" for line in finalist_lines(meta.get("race") or [])]
     m = w.get("margin")
     if m is None and w.get("race_vals"):  # a study raced before the margin was recorded
-        from nas.race import margin
-
         best = next((r for r in meta.get("race") or [] if r["trial"] == w["trial"]), None)
         m = margin(meta["race"], best) if best else None
     lead = (f"; it leads trial {m['runner_up']} by {m['lead']:.3f} points, standard error "
