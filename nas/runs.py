@@ -19,7 +19,7 @@ import torch
 from nas.config import TrainConfig
 from nas.data import Data as MNISTData
 from nas.spec import ArchSpec, analyze
-from nas.train import resolve_precision, summarize, train
+from nas.train import native_bf16, resolve_precision, summarize, train
 
 
 def check_writable(path: Path) -> None:
@@ -42,6 +42,29 @@ def write_json(path: Path, obj) -> None:
     tmp.replace(path)
 
 
+def cpu_name() -> str:
+    """The CPU's model name, with family and model numbers where Linux gives them.
+
+    Virtual machines often say only "AMD EPYC"; the numbers still tell a Zen 3 (family 25,
+    model 1) from a Zen 4 (25, 17), which train these nets 2-3x apart (docs/experiments.md),
+    so a run's wall time can be read against the machine that spent it.
+    """
+    fields: dict[str, str] = {}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if not line.strip():
+                    break  # the first processor is enough
+                key, _, value = line.partition(":")
+                fields[key.strip()] = value.strip()
+    except OSError:
+        pass
+    name = fields.get("model name") or platform.processor() or platform.machine()
+    if "cpu family" in fields and "model" in fields:
+        name += f" (family {fields['cpu family']}, model {fields['model']})"
+    return name
+
+
 def environment() -> dict:
     from importlib.metadata import version
 
@@ -50,6 +73,8 @@ def environment() -> dict:
     return {
         "python": sys.version.split()[0],
         "platform": platform.platform(),
+        "cpu": cpu_name(),
+        "cpu_native_bf16": native_bf16(torch.device("cpu")),
         "torch": torch.__version__,
         "torchvision": version("torchvision"),  # not imported: bench/startup.py
         "optuna": optuna.__version__,

@@ -84,6 +84,9 @@ def test_train_writes_files(capsys, tmp_path, data_dir, monkeypatch):
     assert 'src="../../plotly.min.js"' in (d / "curves.html").read_text()
     s = json.loads((d / "summary.json").read_text())
     assert s["n_params"] == 7070 and set(s["per_seed"]) == {"0", "1"}
+    # the machine that spent the time, so wall times can be compared across machines
+    env = s["environment"]
+    assert env["cpu"].strip() and isinstance(env["cpu_native_bf16"], bool)
     cfg = json.loads((d / "train_config.json").read_text())
     assert cfg["channels_last"] is False and cfg["bf16"] is False  # on by default: flags win
     assert "final-epoch test accuracy over 2 seeds" in out
