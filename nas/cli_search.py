@@ -23,7 +23,9 @@ Search architectures and training recipes under a parameter budget, then name a 
    Selection never sees the test set, which the search does not even evaluate unless
    --record-test. Then: nas verify STUDY --trial winner.
 
---timeout covers all of it, the race included. Running the same --study again resumes it (with
+--timeout covers all of it, the race included; so does --budget-fce, counted in full-candidate
+equivalents rather than seconds, so that one search costs the same on any machine (the race
+takes --race-top x --race-seeds of them). Running the same --study again resumes it (with
 the same settings; the study refuses others). Ctrl-C stops after the current epoch and keeps
 every finished trial; a second Ctrl-C stops at once.
 
@@ -57,9 +59,15 @@ class Search:
                        help="epochs of a full-length training (default 15)")
         p.add_argument("--trials", type=int, default=None,
                        help="candidates to train, budget rejections not counted (default: "
-                            "as many as --timeout allows, or 60 without one)")
+                            "as many as --timeout or --budget-fce allows, or 60 without "
+                            "either)")
         p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                        help="wall time for the whole search, seed race included")
+        p.add_argument("--budget-fce", type=float, default=None, metavar="FCE",
+                       help="compute for the whole search, seed race included, in full-"
+                            "candidate equivalents (one: a full-length training on the search's "
+                            "training images); the same search costs the same on any machine. "
+                            "With --timeout, whichever ends first")
         p.add_argument("--seed", type=int, default=0, help="sampler seed (default 0)")
         p.add_argument("--objectives", default="accuracy",
                        help="accuracy (default), or accuracy,params / accuracy,macs for a "
@@ -132,13 +140,15 @@ class Search:
         from nas.spaces import resolve_space
 
         space_name = resolve_space(args.space, max_params).split("/")[-1].removesuffix(".py")
-        trials = args.trials if args.trials is not None else (1000 if args.timeout else 60)
+        bounded = args.timeout or args.budget_fce  # either ends the search without --trials
+        trials = args.trials if args.trials is not None else (1000 if bounded else 60)
         cfg = SearchConfig(
             study=args.study or ("quick" if args.quick else f"{space_name}-{budget}"),
             space=args.space, dataset=args.dataset or "mnist", max_params=max_params,
             max_macs=args.max_macs, max_peak_kb=args.max_peak_kb, max_int8_kb=args.max_int8_kb,
             epochs=args.epochs,
-            trials=trials, timeout_s=args.timeout, seed=args.seed, objectives=objectives,
+            trials=trials, timeout_s=args.timeout, budget_fce=args.budget_fce, seed=args.seed,
+            objectives=objectives,
             pruner=args.pruner, sampler=args.sampler, val_size=args.val_size,
             rungs=parse_rungs(args.rungs) if args.rungs is not None else DEFAULT_RUNGS,
             eta=args.eta, race_top=args.race_top, race_seeds=args.race_seeds,

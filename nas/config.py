@@ -176,6 +176,10 @@ class SearchConfig:
     epochs: int = 15  # per candidate's full-length training
     trials: int = 1000  # candidates trained (budget rejections do not count); --timeout ends most
     timeout_s: float | None = None  # wall seconds for the whole search, seed race included
+    # compute for the whole search in full-candidate equivalents (one FCE: a full-length
+    # training on all the search's training images), seed race included; a machine twice
+    # as fast ends sooner with the same search, where --timeout would buy it twice as much
+    budget_fce: float | None = None
     seed: int = 0  # sampler seed; worker k uses seed + k; training seed is the trial number
     objectives: tuple = ("accuracy",)  # or ("accuracy", "params") / ("accuracy", "macs")
     pruner: str = "rungs"  # rungs (successive halving over cheap rungs) | median | ... | none

@@ -53,6 +53,7 @@ from nas.studyio import (
     open_storage,
     race_train_s,
     study_dir,
+    trial_fce,
     trials_frame,
     weights_path,
 )
@@ -137,6 +138,32 @@ class Deadline:
         # x1.25: the race's first run starts when the last candidate's epoch ends
         reserve = runs * t_full * 1.25 if t_full else 0.3 * cfg.timeout_s
         return self.end - reserve
+
+
+def race_fce(cfg: SearchConfig) -> int:
+    """The seed race's cost in FCE: each run is one full-length training on the search's
+    training images."""
+    return 0 if cfg.multi else cfg.race_top * cfg.race_seeds
+
+
+def spent_fce(study: optuna.Study, cfg: SearchConfig) -> float:
+    """FCE the study's candidates have spent, or committed to: every finished rung and epoch,
+    and a whole FCE for each full-length training under way, which will cost that (so that two
+    workers cannot both start one on the last FCE left)."""
+    rungs = [list(r) for r in cfg.rungs]
+    total = 0.0
+    for t in study.get_trials(deepcopy=False):
+        total += trial_fce(t, rungs, cfg.epochs)
+        if t.state == TrialState.RUNNING and "full_started" in t.user_attrs:
+            total += 1.0 - len(t.user_attrs.get("history") or []) / cfg.epochs
+    return total
+
+
+def fce_left(study: optuna.Study, cfg: SearchConfig) -> float | None:
+    """What --budget-fce leaves the search phase, after the race's share; None without it."""
+    if cfg.budget_fce is None:
+        return None
+    return cfg.budget_fce - race_fce(cfg) - spent_fce(study, cfg)
 
 
 def full_run_s(rung: dict, epochs: int, images: int) -> float:
@@ -244,6 +271,14 @@ class Objective:
                 trial.set_user_attr("no_full_run", f"needs ~{_duration(need)}, "
                                     f"{_duration(max(left, 0.0))} left before the race")
                 raise optuna.TrialPruned("no time left for the full run")
+        left = fce_left(trial.study, cfg)
+        if left is not None and left < 1.0:
+            # the same for --budget-fce: a full run costs 1 FCE, and what is left cannot pay
+            # for it, so no later candidate could be trained in full either
+            trial.set_user_attr("no_full_run", f"needs 1 FCE, {max(left, 0.0):.2f} of "
+                                f"--budget-fce {cfg.budget_fce:g} left before the race")
+            raise optuna.TrialPruned("no compute left for the full run")
+        trial.set_user_attr("full_started", True)
         res = self._train(trial, spec, tcfg, cfg.train_limit, "full", report=not rungs)
         hist = res.history
         trial.set_user_attr("history", hist)
@@ -479,6 +514,9 @@ def _optimize(cfg: SearchConfig, worker: int, bar, started: float, on_interrupt=
         end = deadline.search_end(study)
         if (end is not None and time.time() >= end) or "no_full_run" in trial.user_attrs:
             study.stop()  # the next candidate's full run would not fit either
+        left = fce_left(study, cfg)
+        if left is not None and left <= 0:
+            study.stop()  # --budget-fce spent, the race's share aside
         text = _bar_text(study, counts, cfg)
         if not cfg.progress and not is_rejected(trial):
             print(f"{_trial_line(trial)} | {text}", flush=True)
@@ -504,7 +542,9 @@ def _optimize(cfg: SearchConfig, worker: int, bar, started: float, on_interrupt=
     old_term = signal.signal(signal.SIGTERM, on_sigint)  # a kill (SIGTERM) stops as Ctrl-C does
     try:
         end = deadline.search_end(study)
-        if count_states(study)["trained"] < cfg.trials and (end is None or time.time() < end):
+        left = fce_left(study, cfg)
+        if count_states(study)["trained"] < cfg.trials and (end is None or time.time() < end) \
+                and (left is None or left > 0):
             study.optimize(objective, callbacks=[on_trial], gc_after_trial=False,
                            catch=(OutOfTime,))
     except SearchInterrupted:
@@ -541,9 +581,10 @@ def _trial_line(t: optuna.trial.FrozenTrial) -> str:
     if "out_of_time" in t.user_attrs:
         return f"{head} stopped: the search phase's time is up"
     if "no_full_run" in t.user_attrs:
-        r = t.user_attrs["rungs"][-1]
-        return (f"{head} rung {r['rung']} val {r['val_acc']:.2f}%, not trained in full: "
-                f"{t.user_attrs['no_full_run']}; this worker's search phase ends")
+        rungs = t.user_attrs.get("rungs")
+        at = f" rung {rungs[-1]['rung']} val {rungs[-1]['val_acc']:.2f}%," if rungs else ""
+        return (f"{head}{at} not trained in full: {t.user_attrs['no_full_run']}; this worker's "
+                "search phase ends")
     if t.state == TrialState.COMPLETE and t.values:
         return f"{head} val {t.values[0]:.2f}%"
     rungs = t.user_attrs.get("rungs")
@@ -593,6 +634,9 @@ def check_config(cfg: SearchConfig) -> SearchConfig:
         raise NasError("--race-top and --race-seeds must be >= 0")
     if cfg.timeout_s is not None and not 0 < cfg.timeout_s < float("inf"):
         raise NasError(f"--timeout must be > 0 seconds, got {cfg.timeout_s:g}")
+    if cfg.budget_fce is not None and not race_fce(cfg) < cfg.budget_fce < float("inf"):
+        raise NasError(f"--budget-fce must be finite and more than the seed race's "
+                       f"{race_fce(cfg)} FCE (--race-top x --race-seeds), got {cfg.budget_fce:g}")
     if not 0 <= cfg.seed < 2**32:
         raise NasError(f"--seed must be in 0..2**32-1 (Optuna's range), got {cfg.seed}")
     if cfg.val_size < 1:
@@ -676,6 +720,7 @@ def run_search(cfg: SearchConfig, log=_log) -> Outcome:
         f"{cfg.epochs} epochs" + (f" after rungs ({rungs}, 1 in {cfg.eta} goes on)" if rungs
                                   else f", pruner {cfg.pruner}")
         + (f", {_duration(cfg.timeout_s)} in all" if cfg.timeout_s else "")
+        + (f", {cfg.budget_fce:g} FCE in all" if cfg.budget_fce is not None else "")
         + f", device {device}"
         + (f"; resuming with {before['trained']} trained" if before["trained"] else ""))
     started = time.time()
@@ -739,7 +784,8 @@ def run_search(cfg: SearchConfig, log=_log) -> Outcome:
         f"this run {wall / 60:.1f} min")
     from nas.studyio import cost_text, search_cost, top_table
 
-    log(f"cost: {cost_text(search_cost(study, out_dir / 'study.json'))}")
+    log(f"cost: {cost_text(search_cost(study, out_dir / 'study.json'))}"
+        + (f" (--budget-fce {cfg.budget_fce:g})" if cfg.budget_fce is not None else ""))
     table = top_table(study)
     if table:
         log(table)

@@ -154,6 +154,8 @@ def test_search_bad_inputs(capsys, tmp_path):
     error_line(capsys, "search", "--storage", "nosuchdb://x", *r, *TINY, match="bad storage URL")
     error_line(capsys, "search", *r, *TINY, "--val-size", "0", match="--val-size must be >= 1")
     error_line(capsys, "search", *r, *TINY, "--timeout", "-1", match="--timeout must be > 0")
+    error_line(capsys, "search", *r, *TINY, "--budget-fce", "1",  # TINY's race: 1 run, 1 FCE
+               match="--budget-fce must be finite and more than the seed race's 1 FCE")
     error_line(capsys, "search", *r, *TINY, "--rungs", "2x0.5,1x0.5", match="rungs must cost")
     error_line(capsys, "search", *r, *TINY, "--rungs", "3x0.5", match="a rung needs 1 to 2 epochs")
     error_line(capsys, "search", *r, *TINY, "--rungs", "2by3", match="EPOCHSxFRACTION")
@@ -252,6 +254,37 @@ def test_timeout_covers_the_search_and_its_race(capsys, tmp_path):
     # the deadline is checked between epochs: a 2-epoch candidate of 600 images overruns it by
     # a second or two at most; the rest is process start and data loading
     assert wall < 12 + 15, f"{wall:.0f} s"
+
+
+def test_budget_fce_ends_the_search_phase_and_leaves_the_race_its_share(capsys, tmp_path):
+    """--budget-fce alone: candidates until the budget less the race's share is spent, no full
+    run started that the rest cannot pay for, then the race; the same on any machine."""
+    import json
+
+    from nas.search import spent_fce
+    from nas.studyio import search_cost
+
+    # TINY: a rung costs 1 epoch x 0.5 / 2 = 0.25 FCE, a full run 1, the race 1 run = 1 FCE;
+    # 2.75 leaves the search phase 1.75: one full run (1.25 with its rung) and no second
+    rc, out, err = nas(capsys, "search", "--study", "b", "--budget-fce", "2.75",
+                       "--results-dir", str(tmp_path), *TINY)
+    assert rc == 0, err
+    assert "2.75 FCE in all" in out and "(--budget-fce 2.75)" in out
+    meta = json.loads((tmp_path / "b" / "study.json").read_text())
+    assert meta["budget_fce"] == 2.75 and meta["winner"]  # the race ran and named one
+    st = study(tmp_path, "b")
+    assert sum(t.state.name == "COMPLETE" for t in st.trials) == 1
+    trained = [t for t in st.trials if "rungs" in t.user_attrs]
+    assert len(trained) < 1000  # the budget ended it, not --trials
+    cfg_like = type("C", (), {"rungs": ((1, 0.5),), "epochs": 2})
+    spent = spent_fce(st, cfg_like)
+    assert 1.25 <= spent <= 1.75, spent  # within the search phase's share
+    cost = search_cost(st, tmp_path / "b" / "study.json")
+    assert cost["fce"] == pytest.approx(spent + 1.0)  # the race's one run on top: 2.75 at most
+    ended = [t for t in trained if "no_full_run" in t.user_attrs]
+    for t in ended:  # a candidate that passed its rung with less than 1 FCE left
+        assert "needs 1 FCE" in t.user_attrs["no_full_run"] and "history" not in t.user_attrs
+        assert f"trial {t.number} " in out and "of --budget-fce 2.75 left" in out
 
 
 def test_full_run_estimate_scales_the_last_rung():
