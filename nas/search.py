@@ -149,13 +149,14 @@ def race_fce(cfg: SearchConfig) -> int:
 def spent_fce(study: optuna.Study, cfg: SearchConfig) -> float:
     """FCE the study's candidates have spent, or committed to: every finished rung and epoch,
     and a whole FCE for each full-length training under way, which will cost that (so that two
-    workers cannot both start one on the last FCE left)."""
+    workers cannot both start one on the last FCE left). A running trial's history is written
+    only when its training ends, so trial_fce has not counted any of it yet."""
     rungs = [list(r) for r in cfg.rungs]
     total = 0.0
     for t in study.get_trials(deepcopy=False):
         total += trial_fce(t, rungs, cfg.epochs)
         if t.state == TrialState.RUNNING and "full_started" in t.user_attrs:
-            total += 1.0 - len(t.user_attrs.get("history") or []) / cfg.epochs
+            total += 1.0
     return total
 
 
@@ -278,7 +279,8 @@ class Objective:
             trial.set_user_attr("no_full_run", f"needs 1 FCE, {max(left, 0.0):.2f} of "
                                 f"--budget-fce {cfg.budget_fce:g} left before the race")
             raise optuna.TrialPruned("no compute left for the full run")
-        trial.set_user_attr("full_started", True)
+        if left is not None:  # only spent_fce reads it: no storage write per trial otherwise
+            trial.set_user_attr("full_started", True)
         res = self._train(trial, spec, tcfg, cfg.train_limit, "full", report=not rungs)
         hist = res.history
         trial.set_user_attr("history", hist)
