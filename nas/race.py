@@ -46,6 +46,24 @@ def plan(needs: list[float], workers: int, now: float, end: float | None) -> lis
     return ok
 
 
+def fit(ranked: list[int], seeds: list[int], done: set, need: dict[int, float], workers: int,
+        now: float, end: float | None) -> tuple[int, int]:
+    """(k, n): the race that ends before ``end`` is the top k of ``ranked`` on the first n
+    ``seeds`` each (``done`` runs, (trial, seed) pairs, cost nothing), with the most runs k x n,
+    and of those the most candidates. Always a prefix of the ranking: a better candidate is never
+    left out so that a worse but faster one can run, which would hand the worse one the win
+    (a race can only name a candidate it ran). (0, 0) when not one run fits."""
+    best = (0, 0)
+    for k in range(len(ranked), 0, -1):
+        for n in range(len(seeds), 0, -1):
+            jobs = [t for s in seeds[:n] for t in ranked[:k] if (t, s) not in done]
+            if all(plan([need[t] for t in jobs], workers, now, end)):
+                if k * n > best[0] * best[1]:
+                    best = (k, n)
+                break
+    return best
+
+
 def margin(table: list[dict], best: dict) -> dict | None:
     """How far the winner leads the runner-up on the race's fresh seeds, against the standard
     error of that difference, from the race's own repeats (pooled seed-to-seed spread). None
@@ -124,15 +142,25 @@ def race(cfg: SearchConfig, study: optuna.Study, out_dir: Path, end: float | Non
         return None
     path = out_dir / "race.json"
     runs: dict = json.loads(path.read_text())["runs"] if path.is_file() else {}
-    jobs = [(t, s) for s in race_seeds(cfg.race_seeds) for t in top
-            if f"{t.number}:{s}" not in runs]  # seed by seed, so a cut race stays fair
     t_full = full_train_s(study) or 0.0
     # each run takes about its trial's own full-length training, +5%
-    needs = [t.user_attrs.get("full_train_s", t_full) * 1.05 for t, _ in jobs]
+    need = {t.number: t.user_attrs.get("full_train_s", t_full) * 1.05 for t in top}
+    seeds = race_seeds(cfg.race_seeds)
+    done = {(r["trial"], r["seed"]) for r in runs.values()}
+    k, n = fit([t.number for t in top], seeds, done, need, cfg.workers, time.time(), end)
+    jobs = [(t, s) for s in seeds[:n] for t in top[:k]
+            if (t.number, s) not in done]  # seed by seed, so a cut race stays fair
+    planned = {(t.number, s) for t, s in jobs}
+    cut = [(t.number, s) for s in seeds for t in top
+           if (t.number, s) not in done | planned]
     if jobs:
-        log(f"seed race: top {len(top)} by validation (trials "
-            f"{', '.join(str(t.number) for t in top)}) on {cfg.race_seeds} fresh seeds each: "
-            f"{len(jobs)} full-length trainings, ~{sum(needs) / cfg.workers / 60:.0f} min")
+        log(f"seed race: top {k} by validation (trials "
+            f"{', '.join(str(t.number) for t in top[:k])}) on {n} fresh seeds each: "
+            f"{len(jobs)} full-length trainings, "
+            f"~{sum(need[t.number] for t, _ in jobs) / cfg.workers / 60:.0f} min")
+    if cut:
+        log(f"race: the time left fits the top {k} of {len(top)} on {n} of {len(seeds)} "
+            f"seeds; {len(cut)} runs left out, they would end after --timeout: {cut}")
 
     def save(t, seed, r) -> None:
         runs[f"{t.number}:{seed}"] = {"trial": t.number, "seed": seed, **r}
@@ -140,9 +168,6 @@ def race(cfg: SearchConfig, study: optuna.Study, out_dir: Path, end: float | Non
         log(f"race: trial {t.number} seed {seed} val {r['val_acc']:.2f}% "
             f"({r['seconds'] / 60:.1f} min)")
 
-    runs_ok = plan(needs, cfg.workers, time.time(), end)
-    skipped = [(t.number, s) for (t, s), ok in zip(jobs, runs_ok, strict=True) if not ok]
-    jobs = [job for job, ok in zip(jobs, runs_ok, strict=True) if ok]
     recipe = {t.number: rerun_recipe(t.user_attrs["train_config"], cfg.bf16) for t in top}
     if cfg.workers > 1 and len(jobs) > 1:
         pool = ProcessPoolExecutor(cfg.workers, mp_context=multiprocessing.get_context("spawn"))
@@ -159,8 +184,6 @@ def race(cfg: SearchConfig, study: optuna.Study, out_dir: Path, end: float | Non
     else:
         for t, s in jobs:
             save(t, s, _run(t.user_attrs["spec"], recipe[t.number], s, cfg, None, t.number))
-    if skipped:
-        log(f"race: {len(skipped)} runs left out, they would end after --timeout: {skipped}")
 
     table = []
     for t in top:
@@ -174,9 +197,10 @@ def race(cfg: SearchConfig, study: optuna.Study, out_dir: Path, end: float | Non
     ranked = [r for r in table if r["race_vals"]]
     if ranked:
         best = max(ranked, key=lambda r: (len(r["race_vals"]), r["mean"], -r["n_params"]))
-        rule = (f"best mean validation accuracy over {cfg.race_seeds} fresh seeds "
-                f"({', '.join(map(str, race_seeds(cfg.race_seeds)))}) among the top "
-                f"{cfg.race_top} by search validation; the test set was not used")
+        used = sorted({r["seed"] for r in runs.values()})
+        rule = (f"best mean validation accuracy over {len(used)} fresh seeds "
+                f"({', '.join(map(str, used))}) among the top {len(ranked)} by search "
+                "validation; the test set was not used")
     else:  # --timeout left no room for a race run: the search's own score decides
         best = table[0]
         rule = ("no race run fitted in --timeout: the best search validation accuracy; the "

@@ -158,7 +158,8 @@ def train_seed(
     import pandas as pd  # here, not at the top: see nas/studyio.py
 
     pd.DataFrame(res.history).to_csv(hist_path, index=False)
-    torch.save(res.model.state_dict(), weights)
+    # CPU tensors: weights a GPU run wrote load with a plain torch.load on any machine
+    torch.save({k: v.cpu() for k, v in res.model.state_dict().items()}, weights)
     ckpt.unlink(missing_ok=True)
     return res.history
 

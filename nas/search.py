@@ -292,7 +292,7 @@ class Objective:
             return float("nan") if not cfg.multi else (float("nan"), float(self._second(info)))
         path = weights_path(self.out_dir, trial.number)
         path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(res.model.state_dict(), path)
+        torch.save({k: v.cpu() for k, v in res.model.state_dict().items()}, path)  # as runs.py
         val = hist[-1]["val_acc"]
         return (val, float(self._second(info))) if cfg.multi else val
 

@@ -9,6 +9,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("NAS_DATA_DIR", REPO.parent / "shared" / "data")).resolve()
+# Where the library-level tests keep their data and train: "cpu" (CI has no GPU), or
+# NAS_TEST_DEVICE=cuda on a GPU machine (bench/gpu_check.sh). CLI tests take `--device auto`.
+DEVICE = os.environ.get("NAS_TEST_DEVICE", "cpu")
 
 
 def pytest_configure(config):
@@ -49,4 +52,4 @@ def data_dir() -> str:
 def mnist(data_dir):
     from nas.data import load_mnist
 
-    return load_mnist(data_dir, "cpu", 2000)
+    return load_mnist(data_dir, DEVICE, 2000)

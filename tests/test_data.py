@@ -9,6 +9,13 @@ from nas.data import FILES, augment, load_mnist, prepare_raw
 from nas.errors import NasError
 
 
+@pytest.fixture(scope="module")
+def mnist(data_dir):
+    """The data layer's tests compare CPU tensors bit for bit and draw from CPU generators,
+    whatever device NAS_TEST_DEVICE gives the other tests (load_mnist caches: no second read)."""
+    return load_mnist(data_dir, "cpu", 2000)
+
+
 def test_stats_and_splits(mnist):
     assert len(mnist.train) == 58000 and len(mnist.val) == 2000 and len(mnist.test) == 10000
     full = load_mnist(None, "cpu", 0)

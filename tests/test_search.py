@@ -392,6 +392,24 @@ def test_race_plan_follows_the_pool():
     assert plan([300, 100, 100], 2, 0.0, 250.0) == [False, True, True]
 
 
+def test_a_cut_race_runs_a_prefix_of_the_ranking():
+    """When time runs short the race drops candidates from the bottom of the ranking, never the
+    best one in favour of a faster, worse one (seen on a GPU: trial 6 at 96.6% search val took
+    92 s, trial 5 at 76.0% 56 s, 60 s were left; the race ran trial 5 alone and named it)."""
+    from nas.race import fit
+
+    need, seeds = {6: 92.0, 5: 56.0}, [100000, 100001]
+    assert fit([6, 5], seeds, set(), need, 6, 0.0, 60.0) == (0, 0)  # search val decides
+    assert fit([6, 5], seeds, set(), need, 6, 0.0, 100.0) == (2, 2)
+    assert fit([6, 5], seeds, set(), need, 2, 0.0, 100.0) == (2, 1)  # (1, 2): fewer candidates
+    assert fit([6, 5], seeds, set(), need, 1, 0.0, 100.0) == (1, 1)
+    assert fit([6, 5], seeds, set(), need, 1, 0.0, 250.0) == (2, 1)  # 2 x 2 would take 296 s
+    assert fit([6, 5], seeds, set(), need, 1, 0.0, 150.0) == (2, 1)
+    assert fit([6, 5], seeds, set(), need, 2, 0.0, None) == (2, 2)
+    # runs a stopped race already did cost nothing when it goes on
+    assert fit([6, 5], seeds, {(6, 100000), (5, 100000)}, need, 6, 0.0, 100.0) == (2, 2)
+
+
 def test_worker_threads_share_the_cores_or_the_users_cap(monkeypatch):
     from nas.runs import worker_threads
 
