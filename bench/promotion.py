@@ -1,0 +1,64 @@
+"""How strict the last rung's promotion could be: for each archived search, where the
+full-length candidates stood at rung 1 when they were promoted.
+
+A candidate goes on to its 15-epoch training when its rung-1 validation score is in the top
+1/eta (eta 3) of all rung-1 scores so far (Optuna's SuccessiveHalvingPruner). A sampler that
+improves makes that lenient: later candidates beat the early population. This prints, per study,
+the share of full-length candidates that stood below the top 10, 15, 20 and 25% at rung 1 (each
+against the trials numbered up to it), where the race's winner stood, and the worst standing of
+the three best by full-length validation: what a stricter last rung would have saved, and what
+it would have lost. Reads trials.parquet and study.json only (no training).
+
+    python bench/promotion.py results/cpu-*/*/ > bench/promotion.txt   # seconds
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+CUTS = (0.10, 0.15, 0.20, 0.25)
+
+
+def standing(d: pd.DataFrame) -> pd.DataFrame:
+    """The completed trials with ``pct``: the share of rung-1 scores so far above theirs."""
+    d = d.assign(r1=d.rung_val_acc.where(d.rungs_run >= 2))
+    full = d[d.state == "complete"].copy()
+    full["pct"] = [(d[(d.number <= t.number)].r1 > t.r1).sum()
+                   / max(d[(d.number <= t.number)].r1.notna().sum(), 1)
+                   for t in full.itertuples()]
+    return full
+
+
+def main(dirs: list[str]) -> None:
+    print(f"$ python bench/promotion.py DIR...  # {len(dirs)} folders; searches with rungs below")
+    print("study                  full  below top 10/15/20/25% at rung 1   winner   worst of top 3")
+    rows = []
+    for folder in map(Path, dirs):
+        if not (folder / "trials.parquet").is_file():
+            continue
+        d = pd.read_parquet(folder / "trials.parquet")
+        if "rung_val_acc" not in d or (d.state == "complete").sum() < 5:
+            continue  # a pruner other than the rungs, or too few full-length candidates
+        full = standing(d)
+        win = (json.loads((folder / "study.json").read_text()).get("winner") or {}).get("trial")
+        wp = full.loc[full.number == win, "pct"]
+        top3 = full.sort_values("val_acc").tail(3).pct.max()
+        shares = [(full.pct > c).mean() for c in CUTS]
+        rows.append((shares, wp.iloc[0] if len(wp) else float("nan"), top3))
+        print(f"{folder.name:22s} {len(full):4d}  "
+              + "  ".join(f"{100 * s:4.0f}%" for s in shares)
+              + f"        {100 * rows[-1][1]:4.0f}%   {100 * top3:4.0f}%")
+    if rows:
+        mean = [sum(r[0][i] for r in rows) / len(rows) for i in range(len(CUTS))]
+        print(f"{'mean of ' + str(len(rows)):22s}       "
+              + "  ".join(f"{100 * s:4.0f}%" for s in mean)
+              + f"        worst winner {100 * max(r[1] for r in rows):.0f}%, "
+              f"worst top-3 {100 * max(r[2] for r in rows):.0f}%")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
