@@ -150,9 +150,8 @@ def race(cfg: SearchConfig, study: optuna.Study, out_dir: Path, end: float | Non
     k, n = fit([t.number for t in top], seeds, done, need, cfg.workers, time.time(), end)
     jobs = [(t, s) for s in seeds[:n] for t in top[:k]
             if (t.number, s) not in done]  # seed by seed, so a cut race stays fair
-    planned = {(t.number, s) for t, s in jobs}
-    cut = [(t.number, s) for s in seeds for t in top
-           if (t.number, s) not in done | planned]
+    taken = done | {(t.number, s) for t, s in jobs}
+    cut = [(t.number, s) for s in seeds for t in top if (t.number, s) not in taken]
     if jobs:
         log(f"seed race: top {k} by validation (trials "
             f"{', '.join(str(t.number) for t in top[:k])}) on {n} fresh seeds each: "

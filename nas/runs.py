@@ -42,6 +42,12 @@ def write_json(path: Path, obj) -> None:
     tmp.replace(path)
 
 
+def save_weights(model: torch.nn.Module, path: Path) -> None:
+    """The state dict as CPU tensors: weights a GPU run wrote load with a plain torch.load on a
+    machine without one."""
+    torch.save({k: v.cpu() for k, v in model.state_dict().items()}, path)
+
+
 def cpu_name() -> str:
     """The CPU's model name, with family and model numbers where Linux gives them.
 
@@ -158,8 +164,7 @@ def train_seed(
     import pandas as pd  # here, not at the top: see nas/studyio.py
 
     pd.DataFrame(res.history).to_csv(hist_path, index=False)
-    # CPU tensors: weights a GPU run wrote load with a plain torch.load on any machine
-    torch.save({k: v.cpu() for k, v in res.model.state_dict().items()}, weights)
+    save_weights(res.model, weights)
     ckpt.unlink(missing_ok=True)
     return res.history
 

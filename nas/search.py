@@ -45,7 +45,14 @@ from nas.data import resolve_device
 from nas.datasets import check_spec, load_data
 from nas.errors import NasError
 from nas.fit import fit_to_budgets
-from nas.runs import check_writable, environment, exit_with_parent, worker_threads, write_json
+from nas.runs import (
+    check_writable,
+    environment,
+    exit_with_parent,
+    save_weights,
+    worker_threads,
+    write_json,
+)
 from nas.spaces import AUTO_ABOUT, get_space, resolve_space
 from nas.spec import SpecError, analyze, describe
 from nas.studyio import (
@@ -292,7 +299,7 @@ class Objective:
             return float("nan") if not cfg.multi else (float("nan"), float(self._second(info)))
         path = weights_path(self.out_dir, trial.number)
         path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({k: v.cpu() for k, v in res.model.state_dict().items()}, path)  # as runs.py
+        save_weights(res.model, path)
         val = hist[-1]["val_acc"]
         return (val, float(self._second(info))) if cfg.multi else val
 
