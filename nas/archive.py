@@ -7,7 +7,9 @@ another 40 KB each: an archive keeps those that anyone exports or looks at again
 winner, the race's entrants, the Pareto front, the best few by validation). Any other trial
 can be trained again from its spec and recipe (`nas verify STUDY --trial N`). Three, not ten:
 a committed proof must leave room in a clone of at most 20 MB (tests/test_repo.py), and ten
-weights of a 25,000-parameter net are 1 MB.
+weights of a 25,000-parameter net are 1 MB. For the same reason the search's log, a line per
+epoch (~100 KB for two hours), is kept gzipped as ``search.log.gz``: 5x smaller, and
+``zless``/``zgrep`` read it.
 """
 
 from __future__ import annotations
@@ -50,17 +52,30 @@ def kept_trials(study, meta: dict, keep: int) -> set[int]:
     return numbers
 
 
+def _write_gzip(out: Path, data: bytes) -> None:
+    """Reproducible gzip (no name, no time in the header), written whole or not at all."""
+    tmp = out.with_name(out.name + ".tmp")
+    with open(tmp, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw,
+                                               mtime=0, compresslevel=9) as f:
+        f.write(data)
+    tmp.replace(out)
+
+
+def gzip_log(log: Path) -> Path:
+    """search.log -> search.log.gz; appended to an existing .gz (a log moved in twice)."""
+    out = log.with_name(log.name + ".gz")
+    old = gzip.decompress(out.read_bytes()) if out.is_file() else b""
+    _write_gzip(out, old + log.read_bytes())
+    log.unlink()
+    return out
+
+
 def gzip_journal(journal: Path) -> tuple[int, int]:
     """journal.log -> journal.log.gz (reproducible bytes: no name, no time). A torn last record
     (a crash mid-write), which Optuna skips, is dropped; a corrupt one before it is refused.
     Returns the records kept and dropped."""
     records, torn = journal_records(journal)
-    out = journal.with_name(ARCHIVED_JOURNAL)
-    tmp = out.with_name(out.name + ".tmp")
-    with open(tmp, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw,
-                                               mtime=0, compresslevel=9) as f:
-        f.write(b"\n".join(records) + b"\n")
-    tmp.replace(out)
+    _write_gzip(journal.with_name(ARCHIVED_JOURNAL), b"\n".join(records) + b"\n")
     journal.unlink()
     return len(records), int(torn)
 
@@ -118,6 +133,8 @@ def archive_study(results_dir: Path, name: str, into: Path | None = None,
         if log.is_file():
             shutil.move(str(log), str(dest / "search.log"))
         _repoint_pages(dest, Path(into))
+    if (dest / "search.log").is_file():
+        gzip_log(dest / "search.log")
     records = torn = 0
     if (dest / "journal.log").exists():
         records, torn = gzip_journal(dest / "journal.log")

@@ -296,8 +296,8 @@ class Archive:
 and only the weights that are likely to be exported again stay: the race's winner and
 entrants, a multi-objective study's Pareto front, and the --keep-weights best by validation.
 --into DIR moves the study to DIR/STUDY first (with results/STUDY.log, bench/prove.sh's log,
-as search.log), so that the same search command starts a new study instead of resuming it;
-afterwards pass --results-dir DIR to the other commands."""
+gzipped, as search.log.gz), so that the same search command starts a new study instead of
+resuming it; afterwards pass --results-dir DIR to the other commands."""
 
     def add_arguments(self, p):
         p.add_argument("study", help="a finished study under --results-dir")

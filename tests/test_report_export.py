@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import shutil
 import subprocess
@@ -363,9 +364,9 @@ def test_export_onnx_with_the_dynamo_exporter(capsys, results, tmp_path, monkeyp
 
 
 def test_archive_keeps_a_readable_read_only_study(capsys, results, tmp_path, data_dir):
-    """nas archive --into: moved with its log, journal gzipped (torn last record dropped), only
-    the winner's weights kept with --keep-weights 0; report and export read it as before, and
-    a search cannot add to it."""
+    """nas archive --into: moved with its log (gzipped), journal gzipped (torn last record
+    dropped), only the winner's weights kept with --keep-weights 0; report and export read it
+    as before, and a search cannot add to it."""
     from nas.plots import plotly_src
     from nas.studyio import load_study
 
@@ -382,7 +383,8 @@ def test_archive_keeps_a_readable_read_only_study(capsys, results, tmp_path, dat
     assert rc == 0, err
     d = root / "old" / "s"
     assert not (root / "s").exists() and not (d / "journal.log").exists()
-    assert (d / "search.log").read_text() == "the search's log\n"
+    assert gzip.decompress((d / "search.log.gz").read_bytes()) == b"the search's log\n"
+    assert not (d / "search.log").exists()
     assert "a torn last record dropped" in out
     assert [p.name for p in (d / "trials").glob("*.pt")] == [f"{winner:04d}.pt"]
     after = load_study(root / "old", "s").trials
