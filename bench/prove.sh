@@ -26,8 +26,11 @@ mkdir -p results
 checkpoint() {  # checkpoint MESSAGE PATH...: commit PATHs if PROVE_COMMIT=1; never fatal
   [ "${PROVE_COMMIT:-0}" = 1 ] || return 0
   local msg=$1; shift
-  { git add -f -A -- "$@" && git commit -q -m "$msg" -- "$@"; } >> "$log" 2>&1 \
-    || echo "checkpoint: nothing committed for: $msg" >> "$log"
+  # git's output goes to the log while there is one; once nas archive has moved the log into
+  # the study, to stderr, so that no empty results/STUDY.log is made again and committed
+  local out=/dev/stderr; [ -f "$log" ] && out=$log
+  { git add -f -A -- "$@" && git commit -q -m "$msg" -- "$@"; } >> "$out" 2>&1 \
+    || echo "checkpoint: nothing committed for: $msg" >> "$out"
 }
 extra=()
 [[ " $* " == *" --timeout "* ]] || extra+=(--timeout 7200)
