@@ -184,7 +184,9 @@ class SearchConfig:
     objectives: tuple = ("accuracy",)  # or ("accuracy", "params") / ("accuracy", "macs")
     pruner: str = "rungs"  # rungs (successive halving over cheap rungs) | median | ... | none
     rungs: tuple = DEFAULT_RUNGS  # ((epochs, fraction of training images), ...), cheap first
-    eta: int = 3  # successive halving: 1 in eta candidates goes on from each rung
+    # successive halving: 1 in eta candidates goes on from each rung; a tuple: its own eta
+    # per rung (--eta 3,5), kept as one int when they are all alike (old studies resume)
+    eta: int | tuple = 3
     race_top: int = 3  # the seed race: the top K candidates by validation...
     race_seeds: int = 2  # ...each trained on S more seeds; mean validation names the winner
     record_test: bool = False  # evaluate the test set during the search (for reports only)
@@ -211,6 +213,10 @@ class SearchConfig:
     def multi(self) -> bool:
         return len(self.objectives) > 1
 
+    def etas(self) -> tuple:
+        """One eta per rung: 1 in etas()[k] candidates goes on from rung k."""
+        return tuple(self.eta) if isinstance(self.eta, tuple) else (self.eta,) * len(self.rungs)
+
     def budgets(self) -> dict:
         """name -> (limit, how a spec's Analysis measures it); only the budgets that are set."""
         all_ = {"params": (self.max_params, lambda a: a.n_params),
@@ -229,6 +235,8 @@ class SearchConfig:
         out = {k: d[k] for k in self.SETTINGS}
         out["objectives"] = list(out["objectives"])
         out["rungs"] = [list(r) for r in out["rungs"]]
+        if isinstance(out["eta"], tuple):
+            out["eta"] = list(out["eta"])
         return out
 
 
@@ -245,6 +253,18 @@ def parse_rungs(text: str) -> tuple:
             raise NasError(f"--rungs takes EPOCHSxFRACTION,... (e.g. 2x0.25,3x0.5), got "
                            f"{part!r}") from None
     return tuple(out)
+
+
+def parse_eta(text: str) -> int | tuple:
+    """'3' -> 3; '3,5' -> (3, 5), one per rung; '3,3' -> 3 (one eta, Optuna's own pruner)."""
+    try:
+        etas = tuple(int(part) for part in str(text).split(","))
+    except ValueError:
+        raise NasError(f"--eta takes an integer, or one per rung (e.g. 3,5), got {text!r}"
+                       ) from None
+    if any(e < 2 for e in etas):
+        raise NasError(f"--eta must be >= 2 at each rung, got {text}")
+    return etas[0] if len(set(etas)) == 1 else etas
 
 
 def check_rungs(rungs: tuple, epochs: int) -> None:

@@ -8,8 +8,9 @@
   milliseconds.
 - Cheap rungs (default): a candidate first trains on each rung of ``cfg.rungs`` (few epochs,
   part of the images, the whole recipe compressed into them), and Optuna's successive-halving
-  pruner lets one in ``eta`` go on; the survivors train for the full ``epochs``. A pruned
-  trial's rung scores stay in the study, so TPE learns from cheap candidates too.
+  pruner lets one in ``eta`` go on (or nas.halving's, with an eta per rung); the survivors
+  train for the full ``epochs``. A pruned trial's rung scores stay in the study, so TPE
+  learns from cheap candidates too.
 - Objective: final-epoch validation accuracy (selection never sees the test set, which is not
   even evaluated unless ``record_test``).
 - Seed race: the search ends by training its top K candidates on S more seeds (train and
@@ -45,6 +46,7 @@ from nas.data import resolve_device
 from nas.datasets import check_spec, load_data
 from nas.errors import NasError
 from nas.fit import fit_to_budgets
+from nas.halving import RungPruner, rung_steps
 from nas.runs import (
     check_writable,
     environment,
@@ -89,8 +91,10 @@ class OutOfTime(Exception):
 
 
 def make_pruner(name: str, epochs: int, prune_from: int | None = None,
-                eta: int = 3) -> optuna.pruners.BasePruner:
+                eta: int | tuple = 3) -> optuna.pruners.BasePruner:
     if name == "rungs":
+        if isinstance(eta, tuple):  # its own eta per rung: nas.halving's pruner
+            return RungPruner(eta)
         # rung k reports at step eta**k, the rungs Optuna's pruner promotes from
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=eta)
     if name == "median":
@@ -254,7 +258,7 @@ class Objective:
             raise OutOfTime()
         rungs = cfg.rungs if cfg.pruner == "rungs" and not cfg.multi else ()
         n_train = len(self.data.train.head(cfg.train_limit))
-        scores = []
+        scores, steps = [], rung_steps(cfg.etas())
         for k, (epochs, fraction) in enumerate(rungs):
             limit = max(MIN_RUNG_IMAGES, int(n_train * fraction))
             res = self._train(trial, spec, dataclasses.replace(tcfg, epochs=epochs), limit,
@@ -266,7 +270,7 @@ class Objective:
             if res.stop_reason:  # non-finite loss: a failed candidate, not a crash
                 trial.set_user_attr("failed", res.stop_reason)
                 return float("nan")
-            trial.report(val, cfg.eta ** k)
+            trial.report(val, steps[k])
             if trial.should_prune():
                 raise optuna.TrialPruned(f"stopped at rung {k}: val {val:.2f}%")
 
@@ -621,15 +625,13 @@ def _write_trials_csv(study: optuna.Study, out_dir: Path) -> None:
 
 def check_config(cfg: SearchConfig) -> SearchConfig:
     """One-line errors for settings that cannot work; returns the config as it will run."""
-    positive = {"--trials": cfg.trials, "--epochs": cfg.epochs, "--workers": cfg.workers,
-                "--eta": cfg.eta - 1}
+    positive = {"--trials": cfg.trials, "--epochs": cfg.epochs, "--workers": cfg.workers}
     positive.update({f"--max-{k.replace('_', '-')}": v for k, (v, _) in cfg.budgets().items()})
     if not cfg.budgets():
         raise NasError("give a budget: --max-params, --max-macs, --max-peak-kb or --max-int8-kb")
     for flag, v in positive.items():
         if not 1 <= v < float("inf"):  # NaN fails this too
-            raise NasError(f"{flag} must be >= {2 if flag == '--eta' else 1} and finite, "
-                           f"got {v + (flag == '--eta')}")
+            raise NasError(f"{flag} must be >= 1 and finite, got {v}")
     if cfg.workers > 4 * (os.cpu_count() or 1):
         raise NasError(f"--workers {cfg.workers} is more than 4 per CPU core "
                        f"({os.cpu_count()} here): each worker is a process with its own data")
@@ -659,11 +661,25 @@ def check_config(cfg: SearchConfig) -> SearchConfig:
         raise NasError(f"unknown pruner {cfg.pruner!r} (valid: {', '.join(PRUNERS)})")
     if cfg.sampler not in SAMPLERS:
         raise NasError(f"unknown sampler {cfg.sampler!r} (valid: {', '.join(SAMPLERS)})")
+    etas = cfg.eta if isinstance(cfg.eta, tuple) else (cfg.eta,)
+    if not etas or any(not isinstance(e, int) or isinstance(e, bool) or e < 2 for e in etas):
+        raise NasError(f"--eta must be an integer >= 2 at each rung, got {cfg.eta}")
     if cfg.pruner == "rungs":
         check_rungs(cfg.rungs, cfg.epochs)
+        if isinstance(cfg.eta, tuple) and len(cfg.eta) != len(cfg.rungs):
+            raise NasError(f"--eta gives {len(cfg.eta)} values for {len(cfg.rungs)} rungs "
+                           f"({', '.join(f'{e}x{f:g}' for e, f in cfg.rungs)}): give one, "
+                           "or one per rung")
     if cfg.multi and cfg.pruner != "none":
         cfg = dataclasses.replace(cfg, pruner="none")  # Optuna cannot prune multi-objective
     return cfg
+
+
+def _promotion_text(cfg: SearchConfig) -> str:
+    """'1 in 3 goes on' or, with an eta per rung, '1 in 3, then 1 in 5, goes on'."""
+    if not isinstance(cfg.eta, tuple):
+        return f"1 in {cfg.eta} goes on"
+    return ", then ".join(f"1 in {e}" for e in cfg.eta) + ", goes on"
 
 
 def _check_resume(cfg: SearchConfig, out_dir: Path, space) -> None:
@@ -726,7 +742,7 @@ def run_search(cfg: SearchConfig, log=_log) -> Outcome:
     before = count_states(study)
     rungs = ", ".join(f"{e} ep x {f:g}" for e, f in cfg.rungs) if cfg.pruner == "rungs" else ""
     log(f"study {cfg.study!r}: {cfg.dataset}, space {cfg.space}, {_budget_text(cfg)}, "
-        f"{cfg.epochs} epochs" + (f" after rungs ({rungs}, 1 in {cfg.eta} goes on)" if rungs
+        f"{cfg.epochs} epochs" + (f" after rungs ({rungs}, {_promotion_text(cfg)})" if rungs
                                   else f", pruner {cfg.pruner}")
         + (f", {_duration(cfg.timeout_s)} in all" if cfg.timeout_s else "")
         + (f", {cfg.budget_fce:g} FCE in all" if cfg.budget_fce is not None else "")

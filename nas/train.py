@@ -59,9 +59,15 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig, steps_per_epoch: int):
         # for 0.9, torch's default); plain SGD (momentum 0) stays plain: torch would
         # otherwise cycle it 0.85-0.95 behind the recipe's back
         cycle = cfg.optimizer == "sgd" and cfg.momentum > 0
+        pct, total = cfg.pct_start, cfg.epochs * steps_per_epoch
+        if pct * total == 1:
+            # a warm-up of exactly one step: torch divides by its length less one, 0 (a
+            # 1-epoch rung of 4 batches at pct_start 0.25). Its warm-up ends at step 0, so step
+            # 0 is the peak; a hair less says that to torch, which then anneals from there.
+            pct = (1 - 1e-6) / total
         sched = torch.optim.lr_scheduler.OneCycleLR(
             opt, max_lr=cfg.lr, epochs=cfg.epochs, steps_per_epoch=steps_per_epoch,
-            pct_start=cfg.pct_start, cycle_momentum=cycle,
+            pct_start=pct, cycle_momentum=cycle,
             base_momentum=max(0.0, cfg.momentum - 0.05), max_momentum=cfg.momentum + 0.05,
         )
         return opt, sched, True  # stepped per batch

@@ -159,6 +159,10 @@ def test_search_bad_inputs(capsys, tmp_path):
     error_line(capsys, "search", *r, *TINY, "--rungs", "2x0.5,1x0.5", match="rungs must cost")
     error_line(capsys, "search", *r, *TINY, "--rungs", "3x0.5", match="a rung needs 1 to 2 epochs")
     error_line(capsys, "search", *r, *TINY, "--rungs", "2by3", match="EPOCHSxFRACTION")
+    error_line(capsys, "search", *r, *TINY, "--eta", "1", match="--eta must be >= 2")
+    error_line(capsys, "search", *r, *TINY, "--eta", "3,x", match="--eta takes an integer")
+    error_line(capsys, "search", *r, *TINY, "--eta", "3,5",  # TINY has one rung
+               match="--eta gives 2 values for 1 rungs (1x0.5): give one, or one per rung")
     ro = tmp_path / "ro"
     ro.mkdir()
     ro.chmod(0o500)
@@ -181,6 +185,71 @@ def test_startup_trials_reach_the_sampler():
 
     sampler = make_sampler(SearchConfig(startup_trials=3), worker=0)
     assert sampler._n_startup_trials == 3  # TPE models the space after 3 trials, not 10
+
+
+def _halving_fates(pruner, steps, values) -> list[int]:
+    """The rung each of a sequence of candidates stopped at (len(steps): trained in full)."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize", pruner=pruner)
+    fates = []
+    for scores in values:
+        t = study.ask()
+        for k, step in enumerate(steps):
+            t.report(scores[k], step)
+            if t.should_prune():
+                study.tell(t, state=optuna.trial.TrialState.PRUNED)
+                fates.append(k)
+                break
+        else:
+            study.tell(t, scores[-1])
+            fates.append(len(steps))
+    return fates
+
+
+def test_an_eta_per_rung_decides_as_optuna_with_one_and_cuts_the_last_rung_with_more():
+    """nas.halving.RungPruner: with 3,3 it prunes exactly where Optuna's successive halving
+    (eta 3) does; with 3,5 rung 0 is the same and fewer candidates train in full."""
+    import random
+
+    import optuna
+
+    from nas.halving import RungPruner, rung_steps
+    from nas.search import make_pruner
+
+    rng = random.Random(0)  # scores that drift up, as a sampler that learns makes them
+    values = [[rng.gauss(0.01 * i, 0.3) for _ in range(2)] for i in range(80)]
+    assert rung_steps((3, 3)) == (1, 3) and rung_steps((3, 5, 2)) == (1, 3, 15)
+    optunas = _halving_fates(optuna.pruners.SuccessiveHalvingPruner(min_resource=1,
+                                                                    reduction_factor=3),
+                             (1, 3), values)
+    assert _halving_fates(RungPruner((3, 3)), (1, 3), values) == optunas
+    assert isinstance(make_pruner("rungs", 15, eta=3), optuna.pruners.SuccessiveHalvingPruner)
+    strict = make_pruner("rungs", 15, eta=(3, 5))
+    assert isinstance(strict, RungPruner)
+    fates = _halving_fates(strict, rung_steps((3, 5)), values)
+    assert [f == 0 for f in fates] == [f == 0 for f in optunas]  # rung 0: one in 3, as before
+    assert 0 < fates.count(2) < optunas.count(2)
+    best = max((i for i in range(80) if fates[i] >= 1), key=lambda i: values[i][1])
+    assert fates[best] == 2  # the best score a rung has seen always goes on
+
+
+def test_search_with_an_eta_per_rung(capsys, tmp_path):
+    """--eta 2,3: rung k reports at step 1, then 2; the study keeps both and resumes only so."""
+    import json
+
+    args = ["search", "--study", "e", "--trials", "4", "--results-dir", str(tmp_path), *TINY,
+            "--rungs", "1x0.25,1x0.5", "--race-top", "0"]
+    rc, out, err = nas(capsys, *args, "--eta", "2,3")
+    assert rc == 0, err
+    assert "after rungs (1 ep x 0.25, 1 ep x 0.5, 1 in 2, then 1 in 3, goes on)" in out
+    meta = json.loads((tmp_path / "e" / "study.json").read_text())
+    assert meta["settings"]["eta"] == [2, 3]
+    steps = {s for t in study(tmp_path, "e").trials for s in t.intermediate_values}
+    assert steps and steps <= {1, 2}
+    rc, _, err = nas(capsys, *args, "--eta", "2")
+    assert rc == 2 and "eta" in err.splitlines()[-1]
 
 
 def test_prune_from_moves_the_median_comparison():

@@ -177,6 +177,23 @@ def test_onecycle_keeps_plain_sgd_plain_and_cycles_around_the_momentum():
         TrainConfig(optimizer="sgd", momentum=0.01, schedule="onecycle").validate()
 
 
+def test_onecycle_with_a_one_step_warm_up_runs():
+    """4 steps at pct_start 0.25 made torch divide by zero (a 1-epoch rung of 4 batches);
+    its warm-up ends at step 0, so that is the peak, and the lr anneals from there."""
+    from nas.train import make_optimizer
+
+    net = torch.nn.Linear(2, 2)
+    cfg = TrainConfig(optimizer="adam", lr=0.01, schedule="onecycle", epochs=1, pct_start=0.25)
+    opt, sched, _ = make_optimizer(net, cfg, 4)
+    lrs = []
+    for _ in range(4):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[0] == pytest.approx(0.01, rel=1e-4)
+    assert lrs[0] > lrs[1] > lrs[2] > lrs[3] > 0
+
+
 def test_eval_batch_size_changes_no_result(mnist):
     # only speed: the default (256) and the old 2000 give the same accuracy and, to float
     # rounding, the same loss on a trained net
