@@ -160,18 +160,23 @@ def test_piecewise_schedule_and_progress(mnist):
     assert all(i["images_per_s"] > 0 for i in seen)
 
 
+def _stepped(opt, sched, steps: int, key: str) -> list[float]:
+    """The optimizer's ``key`` (lr, momentum) at each of ``steps`` steps of its schedule."""
+    seen = []
+    for _ in range(steps):
+        seen.append(opt.param_groups[0][key])
+        opt.step()
+        sched.step()
+    return seen
+
+
 def test_onecycle_keeps_plain_sgd_plain_and_cycles_around_the_momentum():
     from nas.train import make_optimizer
 
     net = torch.nn.Linear(2, 2)
     for momentum, lo, hi in ((0.0, 0.0, 0.0), (0.9, 0.85, 0.95), (0.5, 0.45, 0.55)):
         cfg = TrainConfig(optimizer="sgd", momentum=momentum, schedule="onecycle", epochs=2)
-        opt, sched, _ = make_optimizer(net, cfg, 10)
-        seen = []
-        for _ in range(20):
-            seen.append(opt.param_groups[0]["momentum"])
-            opt.step()
-            sched.step()
+        seen = _stepped(*make_optimizer(net, cfg, 10)[:2], 20, "momentum")
         assert min(seen) == pytest.approx(lo) and max(seen) == pytest.approx(hi)
     with pytest.raises(NasError, match="use momentum 0 or"):
         TrainConfig(optimizer="sgd", momentum=0.01, schedule="onecycle").validate()
@@ -184,12 +189,7 @@ def test_onecycle_with_a_one_step_warm_up_runs():
 
     net = torch.nn.Linear(2, 2)
     cfg = TrainConfig(optimizer="adam", lr=0.01, schedule="onecycle", epochs=1, pct_start=0.25)
-    opt, sched, _ = make_optimizer(net, cfg, 4)
-    lrs = []
-    for _ in range(4):
-        lrs.append(opt.param_groups[0]["lr"])
-        opt.step()
-        sched.step()
+    lrs = _stepped(*make_optimizer(net, cfg, 4)[:2], 4, "lr")
     assert lrs[0] == pytest.approx(0.01, rel=1e-4)
     assert lrs[0] > lrs[1] > lrs[2] > lrs[3] > 0
 
