@@ -9,6 +9,13 @@ against the trials numbered up to it), where the race's winner stood, and the wo
 the three best by full-length validation: what a stricter last rung would have saved, and what
 it would have lost. Reads trials.parquet and study.json only (no training).
 
+Then ``--eta 3,5`` replayed (nas.halving's rule: a candidate goes on from rung 1 when its score
+is among the best n // 5 of the n rung-1 scores so far, its own included, or the best while
+n < 5): the full-length runs it would have skipped, what they cost as a share of the search
+phase's FCE (rungs at their default cost: 2 epochs x 0.25 and 3 x 0.5 of a 15-epoch run), and
+whether the race's winner would still have trained in full. It replays one decision: the
+compute saved would have gone to other candidates, which no replay can show.
+
     python bench/promotion.py results/cpu-*/*/ > bench/promotion.txt   # seconds
 """
 
@@ -33,9 +40,27 @@ def standing(d: pd.DataFrame) -> pd.DataFrame:
     return full
 
 
+def strict_replay(d: pd.DataFrame, full: pd.DataFrame, eta: int = 5) -> pd.Series:
+    """Per full-length candidate: would it still go on from rung 1 with 1 in ``eta``?"""
+    r1 = d.rung_val_acc.where(d.rungs_run >= 2)
+    kept = []
+    for t in full.itertuples():
+        so_far = r1[(d.number <= t.number)].dropna().sort_values(ascending=False)
+        kept.append(t.r1 >= so_far.iloc[max(len(so_far) // eta, 1) - 1])
+    return pd.Series(kept, index=full.index)
+
+
+def search_fce(d: pd.DataFrame) -> float:
+    """The search phase's compute in full-candidate equivalents, at the default rungs."""
+    trained = d[d.rungs_run >= 1]
+    return (len(trained) * 2 * 0.25 + (trained.rungs_run >= 2).sum() * 3 * 0.5) / 15 \
+        + (d.state == "complete").sum()
+
+
 def main(dirs: list[str]) -> None:
     print(f"$ python bench/promotion.py DIR...  # {len(dirs)} folders; searches with rungs below")
-    print("study                  full  below top 10/15/20/25% at rung 1   winner   worst of top 3")
+    print("study                  full  below top 10/15/20/25% at rung 1   winner   worst of top 3"
+          "   --eta 3,5: full cut, FCE saved, winner kept")
     rows = []
     for folder in map(Path, dirs):
         if not (folder / "trials.parquet").is_file():
@@ -48,16 +73,25 @@ def main(dirs: list[str]) -> None:
         wp = full.loc[full.number == win, "pct"]
         top3 = full.sort_values("val_acc").tail(3).pct.max()
         shares = [(full.pct > c).mean() for c in CUTS]
-        rows.append((shares, wp.iloc[0] if len(wp) else float("nan"), top3))
+        kept = strict_replay(d, full)
+        cut, saved = int((~kept).sum()), (~kept).sum() / search_fce(d)
+        won = "yes" if kept[full.number == win].all() and (full.number == win).any() else "NO"
+        rows.append((shares, wp.iloc[0] if len(wp) else float("nan"), top3, cut, saved,
+                     won == "yes"))
         print(f"{folder.name:22s} {len(full):4d}  "
               + "  ".join(f"{100 * s:4.0f}%" for s in shares)
-              + f"        {100 * rows[-1][1]:4.0f}%   {100 * top3:4.0f}%")
+              + f"        {100 * rows[-1][1]:4.0f}%   {100 * top3:4.0f}%"
+              + f"          {cut:4d}  {100 * saved:5.1f}%   {won}")
     if rows:
         mean = [sum(r[0][i] for r in rows) / len(rows) for i in range(len(CUTS))]
         print(f"{'mean of ' + str(len(rows)):22s}       "
               + "  ".join(f"{100 * s:4.0f}%" for s in mean)
               + f"        worst winner {100 * max(r[1] for r in rows):.0f}%, "
               f"worst top-3 {100 * max(r[2] for r in rows):.0f}%")
+        print(f"--eta 3,5 replayed: {sum(r[3] for r in rows)} full-length runs cut in "
+              f"{len(rows)} searches, {100 * sum(r[4] for r in rows) / len(rows):.1f}% of a "
+              f"search phase's FCE on average; the race's winner kept in "
+              f"{sum(r[5] for r in rows)} of {len(rows)}")
 
 
 if __name__ == "__main__":

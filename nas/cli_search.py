@@ -17,8 +17,8 @@ Search architectures and training recipes under a parameter budget, then name a 
    over --max-params it is rejected in milliseconds, and TPE learns the edge from Optuna's
    per-trial constraint.
 2. Cheap rungs (--rungs, default 2x0.25,3x0.5: 2 epochs on a quarter of the images, then 3 on
-   half): one candidate in --eta goes on from each (or --eta 3,5: one per rung), and the
-   survivors train --epochs in full.
+   half): one candidate in 3 goes on from the first and one in 5 from the last (--eta), and
+   the survivors train --epochs in full.
 3. The seed race: the top --race-top candidates by validation train on --race-seeds fresh
    seeds; the best mean validation accuracy names the winner, written into study.json.
    Selection never sees the test set, which the search does not even evaluate unless
@@ -78,9 +78,10 @@ class Search:
         p.add_argument("--rungs", default=None, metavar="ExF,...",
                        help="cheap rungs as EPOCHSxFRACTION of the training images, cheapest "
                             "first (default 2x0.25,3x0.5)")
-        p.add_argument("--eta", default="3", metavar="ETA[,ETA...]",
-                       help="successive halving: 1 in ETA goes on from each rung (default 3); "
-                            "one per rung, e.g. 3,5, for a stricter last rung")
+        p.add_argument("--eta", default=None, metavar="ETA[,ETA...]",
+                       help="successive halving: 1 in ETA goes on from each rung, or one per "
+                            "rung (default: 3, and 5 at the last of two or more rungs, e.g. "
+                            "3,5; a resumed study keeps its own)")
         p.add_argument("--race-top", type=int, default=3, metavar="K",
                        help="candidates in the seed race (default 3; 0: no race)")
         p.add_argument("--race-seeds", type=int, default=2, metavar="S",
@@ -153,7 +154,8 @@ class Search:
             objectives=objectives,
             pruner=args.pruner, sampler=args.sampler, val_size=args.val_size,
             rungs=parse_rungs(args.rungs) if args.rungs is not None else DEFAULT_RUNGS,
-            eta=parse_eta(args.eta), race_top=args.race_top, race_seeds=args.race_seeds,
+            eta=parse_eta(args.eta) if args.eta is not None else None,
+            race_top=args.race_top, race_seeds=args.race_seeds,
             record_test=args.record_test,
             enqueue=tuple(e for e in args.enqueue.split(",") if e), workers=args.workers,
             storage=args.storage, device=args.device, data_dir=args.data_dir,

@@ -41,7 +41,7 @@ import torch
 from optuna.trial import TrialState
 from tqdm import tqdm
 
-from nas.config import PRUNERS, SAMPLERS, SearchConfig, check_rungs
+from nas.config import PRUNERS, SAMPLERS, SearchConfig, check_rungs, default_eta
 from nas.data import resolve_device
 from nas.datasets import check_spec, load_data
 from nas.errors import NasError
@@ -625,6 +625,8 @@ def _write_trials_csv(study: optuna.Study, out_dir: Path) -> None:
 
 def check_config(cfg: SearchConfig) -> SearchConfig:
     """One-line errors for settings that cannot work; returns the config as it will run."""
+    if cfg.eta is None:
+        cfg = dataclasses.replace(cfg, eta=default_eta(cfg.rungs))
     positive = {"--trials": cfg.trials, "--epochs": cfg.epochs, "--workers": cfg.workers}
     positive.update({f"--max-{k.replace('_', '-')}": v for k, (v, _) in cfg.budgets().items()})
     if not cfg.budgets():
@@ -682,17 +684,19 @@ def _promotion_text(cfg: SearchConfig) -> str:
     return ", then ".join(f"1 in {e}" for e in cfg.eta) + ", goes on"
 
 
+def _study_settings(out_dir: Path) -> dict:
+    """The settings a study was made with (study.json), or {} for a new or older study."""
+    try:
+        return json.loads((out_dir / "study.json").read_text()).get("settings") or {}
+    except (OSError, ValueError):
+        return {}
+
+
 def _check_resume(cfg: SearchConfig, out_dir: Path, space) -> None:
     """A resumed study keeps the settings that shaped it; refuse others in one line."""
-    path = out_dir / "study.json"
-    if not path.is_file():
-        return
-    try:
-        had = json.loads(path.read_text()).get("settings")
-    except ValueError:
-        return
+    had = _study_settings(out_dir)
     if not had:
-        return  # a study from before settings were recorded
+        return  # a new study, or one from before settings were recorded
     want = {**cfg.settings(), "space_version": space.version,
             "space_hash": space.fingerprint()}
     had = {"scale_to_fit": False, **had}  # studies from before it rejected every such draw
@@ -711,6 +715,10 @@ def run_search(cfg: SearchConfig, log=_log) -> Outcome:
     """Run (or resume) a search and its seed race; write study.json and trials.csv."""
     from nas.race import race
 
+    if cfg.eta is None:  # not given: a resumed study keeps its own, as it was made with it
+        had = _study_settings(study_dir(cfg.results_dir, cfg.study)).get("eta")
+        if had is not None:
+            cfg = dataclasses.replace(cfg, eta=tuple(had) if isinstance(had, list) else had)
     cfg = check_config(cfg)
     if cfg.space == "auto":
         cfg = dataclasses.replace(cfg, space=resolve_space(cfg.space, cfg.max_params))

@@ -250,6 +250,19 @@ def test_search_with_an_eta_per_rung(capsys, tmp_path):
     assert steps and steps <= {1, 2}
     rc, _, err = nas(capsys, *args, "--eta", "2")
     assert rc == 2 and "eta" in err.splitlines()[-1]
+    rc, out, err = nas(capsys, *args)  # no --eta: the study keeps its own, not the default
+    assert rc == 0 and "1 in 2, then 1 in 3, goes on" in out, err
+
+
+def test_the_default_eta_is_stricter_at_the_last_of_several_rungs():
+    from nas.config import DEFAULT_RUNGS, parse_eta
+    from nas.search import SearchConfig, check_config
+
+    assert len(DEFAULT_RUNGS) == 2 and check_config(SearchConfig()).eta == (3, 5)
+    assert check_config(SearchConfig(rungs=((1, 0.5),))).eta == 3
+    assert check_config(SearchConfig(rungs=((1, 0.2), (2, 0.3), (3, 0.5)))).eta == (3, 3, 5)
+    assert check_config(SearchConfig(eta=4)).eta == 4  # one eta for every rung, as given
+    assert parse_eta("3,3") == 3 and parse_eta("3,5") == (3, 5)
 
 
 def test_prune_from_moves_the_median_comparison():
