@@ -259,9 +259,9 @@ def parse_rungs(text: str) -> tuple:
 
 def default_eta(rungs: tuple) -> int | tuple:
     """1 in 3 goes on from each rung but the last of two or more, 1 in 5 from that one: it
-    decides who gets the 15-epoch run, which costs most. Replayed on the 19 searches archived
-    by 2026-12-04 (bench/promotion.txt), 1 in 5 there would have skipped 180 full-length runs,
-    22% of a search phase's compute, and every race winner would still have trained in full."""
+    decides who gets the 15-epoch run, which costs most. Replayed on the 20 searches archived
+    by 2026-12-04 (bench/promotion.txt), 1 in 5 there would have skipped 191 full-length runs,
+    23% of a search phase's compute, and every race winner would still have trained in full."""
     return (3,) * (len(rungs) - 1) + (5,) if len(rungs) >= 2 else 3
 
 
