@@ -266,14 +266,13 @@ def default_eta(rungs: tuple) -> int | tuple:
 
 
 def parse_eta(text: str) -> int | tuple:
-    """'3' -> 3; '3,5' -> (3, 5), one per rung; '3,3' -> 3 (one eta, Optuna's own pruner)."""
+    """'3' -> 3; '3,5' -> (3, 5), one per rung; '3,3' -> 3 (one eta, Optuna's own pruner).
+    The values are checked with the rest of the search's settings (nas.search.check_config)."""
     try:
         etas = tuple(int(part) for part in str(text).split(","))
     except ValueError:
         raise NasError(f"--eta takes an integer, or one per rung (e.g. 3,5), got {text!r}"
                        ) from None
-    if any(e < 2 for e in etas):
-        raise NasError(f"--eta must be >= 2 at each rung, got {text}")
     return etas[0] if len(set(etas)) == 1 else etas
 
 

@@ -2,7 +2,7 @@
 
 Optuna's ``SuccessiveHalvingPruner`` promotes one in ``reduction_factor`` from every rung. Our
 archived searches say the last cheap rung could be stricter than the first
-(``bench/promotion.txt``: every race winner of 18 searches stood in the top 15% of its rung-1
+(``bench/promotion.txt``: every race winner of 20 searches stood in the top 15% of its rung-1
 scores, while one in three goes on to the 15-epoch training, the run that costs most). So
 ``--eta`` takes one value per rung, and a study whose values differ uses ``RungPruner``.
 

@@ -665,7 +665,7 @@ def check_config(cfg: SearchConfig) -> SearchConfig:
         raise NasError(f"unknown sampler {cfg.sampler!r} (valid: {', '.join(SAMPLERS)})")
     etas = cfg.eta if isinstance(cfg.eta, tuple) else (cfg.eta,)
     if not etas or any(not isinstance(e, int) or isinstance(e, bool) or e < 2 for e in etas):
-        raise NasError(f"--eta must be an integer >= 2 at each rung, got {cfg.eta}")
+        raise NasError(f"--eta must be >= 2 at each rung, and an integer, got {cfg.eta}")
     if cfg.pruner == "rungs":
         check_rungs(cfg.rungs, cfg.epochs)
         if isinstance(cfg.eta, tuple) and len(cfg.eta) != len(cfg.rungs):
