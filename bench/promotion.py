@@ -7,7 +7,7 @@ improves makes that lenient: later candidates beat the early population. This pr
 the share of full-length candidates that stood below the top 10, 15, 20 and 25% at rung 1 (each
 against the trials numbered up to it), where the race's winner stood, and the worst standing of
 the three best by full-length validation: what a stricter last rung would have saved, and what
-it would have lost. Reads trials.parquet and study.json only (no training).
+it would have lost. Reads the trials table and study.json only (no training).
 
 Then ``--eta 3,5`` replayed (nas.halving's rule: a candidate goes on from rung 1 when its score
 is among the best n // 5 of the n rung-1 scores so far, its own included, or the best while
@@ -26,6 +26,8 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+
+from nas.studyio import read_trials
 
 CUTS = (0.10, 0.15, 0.20, 0.25)
 
@@ -63,9 +65,9 @@ def main(dirs: list[str]) -> None:
           "   --eta 3,5: full cut, FCE saved, winner kept")
     rows = []
     for folder in map(Path, dirs):
-        if not (folder / "trials.parquet").is_file():
+        if not any((folder / f).is_file() for f in ("trials.parquet", "trials.csv")):
             continue
-        d = pd.read_parquet(folder / "trials.parquet")
+        d = read_trials(folder)
         if "rung_val_acc" not in d or (d.state == "complete").sum() < 5:
             continue  # a pruner other than the rungs, or too few full-length candidates
         full = standing(d)

@@ -10,8 +10,9 @@
 # unless given). Run it in the background; run it again to go on: a search that has named its
 # winner is not run again, and verify runs resume seed by seed. Log: results/STUDY.log.
 # Last, `nas archive` moves the study and its log to results/cpu-DATE/STUDY/ (ARCHIVE_INTO
-# overrides; ARCHIVE_INTO=none keeps it in place), compacted for committing: the same command
-# then starts a new study, as `make search` on a clone must.
+# overrides; ARCHIVE_INTO=none keeps it in place), compacted for committing, and `nas report`
+# writes its page there: the same command then starts a new study, as `make search` on a
+# clone must.
 # PROVE_COMMIT=1 commits what each stage wrote as soon as it ends (results/ is git-ignored, so
 # with `git add -f`): a machine that goes away mid-proof then takes nothing uncommitted with it.
 set -euo pipefail
@@ -57,5 +58,9 @@ if [ "$into" = none ]; then
 else
   echo "done: $into/$study/ and results/verify/$study-winner-seeds*/  # $(date -u +%FT%TZ)" >> "$log"
   "$nas" archive "$study" --into "$into"
-  checkpoint "$study: archived into $into" "results/$study" "$log" "$into/$study"
+  # the report's page and table with it; trials.parquet only, as the table trials.csv repeats
+  # would cost a clone 30 kB a study (bench/ reads either through nas.studyio.read_trials)
+  "$nas" report "$study" --results-dir "$into" >&2 || echo "report failed: run nas report" >&2
+  checkpoint "$study: archived into $into, with its report" "results/$study" "$log" \
+    "$into/$study" ":(exclude)$into/$study/trials.csv"
 fi

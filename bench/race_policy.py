@@ -41,6 +41,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from nas.studyio import read_trials
+
 # name -> (runs it costs, picker(v_search, fresh_draw) -> index into the candidates)
 POLICIES = ["top1", "3x2 fresh", "3x2 all", "2x3 fresh", "6x1 all", "6>3", "3x3 all",
             "4x2 all", "5x2 all"]
@@ -75,7 +77,7 @@ def pick(name: str, v: np.ndarray, draw) -> tuple[int, int]:
 
 def study_data(folder: Path) -> tuple[str, np.ndarray, list]:
     meta = json.loads((folder / "study.json").read_text())
-    d = pd.read_csv(folder / "trials.csv")
+    d = read_trials(folder)
     full = d[(d.state == "complete") & (d.epochs_run >= meta["epochs"])]
     dataset = meta["dataset"] if isinstance(meta["dataset"], str) else meta["dataset"]["name"]
     return dataset, full.val_acc.to_numpy(float), meta.get("race") or []

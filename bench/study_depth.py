@@ -1,4 +1,4 @@
-"""What a finished search trained, by depth: from archived studies' trials.csv, no training.
+"""What a finished search trained, by depth: from archived studies' trials tables, no training.
 
 For each study: per number of 3x3 convs (full or depthwise), how many candidates trained (rung
 0 or more), their median rung-0 validation score, how many reached 15 epochs and their median
@@ -22,6 +22,8 @@ import re
 from pathlib import Path
 
 import pandas as pd
+
+from nas.studyio import read_trials
 
 
 def depth_table(trials: pd.DataFrame) -> tuple[pd.DataFrame, float, int]:
@@ -49,10 +51,11 @@ def depth_table(trials: pd.DataFrame) -> tuple[pd.DataFrame, float, int]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("studies", nargs="+", type=Path, help="study folders holding trials.csv")
+    p.add_argument("studies", nargs="+", type=Path,
+                   help="study folders holding trials.parquet or trials.csv")
     args = p.parse_args()
     for d in args.studies:
-        rows, rho, n = depth_table(pd.read_csv(d / "trials.csv"))
+        rows, rho, n = depth_table(read_trials(d))
         print(f"{d}")
         print(rows.to_string(float_format=lambda v: f"{v:.2f}"))
         print(f"Spearman rho, rung 0 vs final validation, {n} full-length candidates: "

@@ -182,6 +182,20 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
     return df
 
 
+def read_trials(folder: str | Path) -> pd.DataFrame:
+    """A finished study's trials table as ``nas report`` or the search wrote it: trials.parquet
+    where there is one (the repository keeps only that for archived studies), else trials.csv."""
+    import pandas as pd
+
+    folder = Path(folder)
+    if (folder / "trials.parquet").is_file():
+        return pd.read_parquet(folder / "trials.parquet")
+    if (folder / "trials.csv").is_file():
+        return pd.read_csv(folder / "trials.csv")
+    raise NasError(f"{folder}: no trials.parquet or trials.csv (run: nas report {folder.name} "
+                   f"--results-dir {folder.parent})")
+
+
 def completed(study: optuna.Study) -> list[FrozenTrial]:
     return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
             if t.values and not math.isnan(t.values[0]) and "failed" not in t.user_attrs]

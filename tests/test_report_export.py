@@ -102,7 +102,19 @@ def test_report_files_and_screenshot(capsys, results, tmp_path):
     page = (d / "report.html").read_text()
     import pandas as pd
 
-    assert len(pd.read_parquet(d / "trials.parquet")) == len(pd.read_csv(d / "trials.csv"))
+    from nas.errors import NasError
+    from nas.studyio import read_trials
+
+    csv = pd.read_csv(d / "trials.csv")
+    pd.testing.assert_frame_equal(read_trials(d), pd.read_parquet(d / "trials.parquet"))
+    assert len(read_trials(d)) == len(csv) and list(read_trials(d).columns) == list(csv.columns)
+    (d / "trials.parquet").rename(d / "trials.parquet.away")  # an archive without a report
+    pd.testing.assert_frame_equal(read_trials(d), csv)
+    (d / "trials.csv").rename(d / "trials.csv.away")
+    with pytest.raises(NasError, match="no trials.parquet or trials.csv"):
+        read_trials(d)
+    (d / "trials.parquet.away").rename(d / "trials.parquet")
+    (d / "trials.csv.away").rename(d / "trials.csv")
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         pytest.skip("chromium not installed (.ci/run installs it)")
