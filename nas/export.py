@@ -242,8 +242,10 @@ def _new_folder(out: Path, force: bool) -> None:
 def _write_and_check(out: Path, spec: ArchSpec, train_config: dict, weights: Path, title: str,
                      preset: dict, recorded: int, n_test: int, data_dir: str | None,
                      result: dict, dataset: str = "mnist", onnx: bool = False,
-                     int8: bool = False) -> dict:
-    """model.py, weights, spec, config and preset.json; then the fresh-process check."""
+                     int8: bool = False, ran_bf16: bool | None = None) -> dict:
+    """model.py, weights, spec, config and preset.json; then the fresh-process check.
+    ``ran_bf16``: the precision the weights were evaluated in, where ``train_config`` says
+    only "auto" (bf16 None); by default, what ``train_config`` says."""
     from nas.data import prepare_raw
     from nas.datasets import check_spec, load_data
 
@@ -262,7 +264,7 @@ def _write_and_check(out: Path, spec: ArchSpec, train_config: dict, weights: Pat
     limit = n_test if n_test < len(data.test) else None
     # Compare like with like: a model trained (and evaluated) in bf16 is checked in bf16;
     # its fp32 count is recorded too, since that is what `python model.py` prints by default.
-    bf16 = bool(train_config.get("bf16"))
+    bf16 = bool(train_config.get("bf16") if ran_bf16 is None else ran_bf16)
     got = check_export(out, where, limit, bf16=bf16)
     fp32 = check_export(out, where, limit) if bf16 else got
     n_params = analyze(spec).n_params
@@ -384,8 +386,14 @@ def export_verified(results_dir: Path, name: str, seed: int | None, out: Path, f
         "verify": name, "seed": seed, "recorded_test_acc": final,
         "final_mean": v["final_mean"], "final_std": v["final_std"], "seeds": seeds,
     }
+    # verify.json keeps the recipe as asked (bf16 None: auto, which travels to preset.json);
+    # train_config.json beside it says what the run resolved that to on its machine, and the
+    # recorded accuracy was measured in that: an auto run in native bf16 is checked in bf16
+    ran = folder / "train_config.json"
+    ran_bf16 = json.loads(ran.read_text()).get("bf16") if ran.is_file() else None
     return _write_and_check(out, spec, v["train_config"], weights,
                             f"{v['name']} ({name}, seed {seed}, 60,000 training images): "
                             f"{describe(spec)}", preset, round(final * n_test / 100), n_test,
                             data_dir, result,
-                            dataset or v.get("dataset", {}).get("name", "mnist"), onnx, int8)
+                            dataset or v.get("dataset", {}).get("name", "mnist"), onnx, int8,
+                            ran_bf16)

@@ -203,6 +203,32 @@ def test_bf16_search_exports_and_checks_in_bf16(capsys, tmp_path, data_dir):
     assert f"({r['recorded_correct']}/400)" in standalone(out, data_dir, "--bf16")
 
 
+@pytest.mark.filterwarnings("ignore:bf16 autocast on a CPU without native bf16")  # expected
+def test_export_of_an_auto_bf16_verify_run_checks_in_bf16(capsys, tmp_path, monkeypatch):
+    """A preset with bf16 "auto" (None), verified where bf16 is native, was measured in bf16:
+    its export is checked in bf16 too (it was checked in fp32, and `auto2k` missed by an
+    image), while preset.json keeps "auto" for machines without native bf16."""
+    from nas import runs
+
+    monkeypatch.setenv("NAS_NATIVE_BF16", "1")  # auto resolves to bf16 on any machine
+    orig = runs.train
+    monkeypatch.setattr(runs, "train", lambda *a, **kw: orig(
+        *a, **{**kw, "train_limit": 600, "eval_limit": 300}))
+    rc, _, err = nas(capsys, "verify", "--preset", "auto2k", "--seeds", "0", "--epochs", "1",
+                     "--results-dir", str(tmp_path), "--name", "a", "--no-progress")
+    assert rc == 0, err
+    d = tmp_path / "verify" / "a"
+    assert json.loads((d / "verify.json").read_text())["train_config"]["bf16"] is None
+    assert json.loads((d / "train_config.json").read_text())["bf16"] is True
+    out = tmp_path / "ea"
+    rc, _, err = nas(capsys, "export", "--verify", "a", "--results-dir", str(tmp_path),
+                     "--out", str(out))
+    assert rc == 0, err
+    r = json.loads((out / "export.json").read_text())
+    assert r["checked_in"] == "bf16" and r["exported_correct"] == r["recorded_correct"]
+    assert json.loads((out / "preset.json").read_text())["train"]["bf16"] is None
+
+
 def test_study_without_completed_trial(capsys, tmp_path):
     rc, _, _ = nas(capsys, "search", "--study", "none", "--trials", "1", "--max-params", "100",
                    "--max-rejections", "5", "--results-dir", str(tmp_path), *TINY)
