@@ -14,7 +14,8 @@ is among the best n // 5 of the n rung-1 scores so far, its own included, or the
 n < 5): the full-length runs it would have skipped, what they cost as a share of the search
 phase's FCE (rungs at their default cost: 2 epochs x 0.25 and 3 x 0.5 of a 15-epoch run), and
 whether the race's winner would still have trained in full. It replays one decision: the
-compute saved would have gone to other candidates, which no replay can show.
+compute saved would have gone to other candidates, which no replay can show. Last, the same
+for rules that compare with only the last 10 or 20 rung-1 scores (no search has run them).
 
     python bench/promotion.py results/cpu-*/*/ > bench/promotion.txt   # seconds
 """
@@ -42,14 +43,21 @@ def standing(d: pd.DataFrame) -> pd.DataFrame:
     return full
 
 
-def strict_replay(d: pd.DataFrame, full: pd.DataFrame, eta: int = 5) -> pd.Series:
-    """Per full-length candidate: would it still go on from rung 1 with 1 in ``eta``?"""
+def strict_replay(d: pd.DataFrame, full: pd.DataFrame, eta: int = 5,
+                  window: int | None = None) -> pd.Series:
+    """Per full-length candidate: would it still go on from rung 1 with 1 in ``eta``? Against
+    all rung-1 scores so far, or only the last ``window`` of them (by trial number), which a
+    sampler that keeps improving cannot outgrow."""
     r1 = d.rung_val_acc.where(d.rungs_run >= 2)
     kept = []
     for t in full.itertuples():
-        so_far = r1[(d.number <= t.number)].dropna().sort_values(ascending=False)
+        so_far = r1[(d.number <= t.number)].dropna()
+        so_far = (so_far if window is None else so_far.tail(window)).sort_values(ascending=False)
         kept.append(t.r1 >= so_far.iloc[max(len(so_far) // eta, 1) - 1])
     return pd.Series(kept, index=full.index)
+
+
+WINDOWED = ((3, 20), (5, 20), (3, 10))  # (eta, window): rules no search has run yet
 
 
 def search_fce(d: pd.DataFrame) -> float:
@@ -63,7 +71,7 @@ def main(dirs: list[str]) -> None:
     print(f"$ python bench/promotion.py DIR...  # {len(dirs)} folders; searches with rungs below")
     print("study                  full  below top 10/15/20/25% at rung 1   winner   worst of top 3"
           "   --eta 3,5: full cut, FCE saved, winner kept")
-    rows = []
+    rows, windowed = [], {}
     for folder in map(Path, dirs):
         if not any((folder / f).is_file() for f in ("trials.parquet", "trials.csv")):
             continue
@@ -80,6 +88,12 @@ def main(dirs: list[str]) -> None:
         won = "yes" if kept[full.number == win].all() and (full.number == win).any() else "NO"
         rows.append((shares, wp.iloc[0] if len(wp) else float("nan"), top3, cut, saved,
                      won == "yes"))
+        for eta, window in WINDOWED:
+            k = strict_replay(d, full, eta, window)
+            windowed.setdefault((eta, window), []).append(
+                (int((~k).sum()), (~k).sum() / search_fce(d),
+                 bool(k[full.number == win].all() and (full.number == win).any()),
+                 bool(k[full.sort_values("val_acc").tail(3).index].all())))
         print(f"{folder.name:22s} {len(full):4d}  "
               + "  ".join(f"{100 * s:4.0f}%" for s in shares)
               + f"        {100 * rows[-1][1]:4.0f}%   {100 * top3:4.0f}%"
@@ -94,6 +108,11 @@ def main(dirs: list[str]) -> None:
               f"{len(rows)} searches, {100 * sum(r[4] for r in rows) / len(rows):.1f}% of a "
               f"search phase's FCE on average; the race's winner kept in "
               f"{sum(r[5] for r in rows)} of {len(rows)}")
+    for (eta, window), w in windowed.items():
+        print(f"1 in {eta} of the last {window} rung-1 scores, replayed: {sum(r[0] for r in w)} "
+              f"full-length runs cut, {100 * sum(r[1] for r in w) / len(w):.1f}% of a search "
+              f"phase's FCE on average; the race's winner kept in {sum(r[2] for r in w)} of "
+              f"{len(w)}, all three best full-length candidates in {sum(r[3] for r in w)}")
 
 
 if __name__ == "__main__":
