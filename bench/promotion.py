@@ -28,6 +28,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from nas.errors import NasError
 from nas.studyio import read_trials
 
 CUTS = (0.10, 0.15, 0.20, 0.25)
@@ -67,15 +68,26 @@ def search_fce(d: pd.DataFrame) -> float:
         + (d.state == "complete").sum()
 
 
+def verdict(kept: pd.Series, full: pd.DataFrame, win: int | None, fce: float
+            ) -> tuple[int, float, bool, bool]:
+    """A replayed rule's outcome: full-length runs cut, their share of the search phase's
+    FCE, whether the race's winner still trained in full, and the three best by validation."""
+    best3 = full.sort_values("val_acc").tail(3).index
+    return (int((~kept).sum()), (~kept).sum() / fce,
+            bool((full.number == win).any() and kept[full.number == win].all()),
+            bool(kept[best3].all()))
+
+
 def main(dirs: list[str]) -> None:
     print(f"$ python bench/promotion.py DIR...  # {len(dirs)} folders; searches with rungs below")
     print("study                  full  below top 10/15/20/25% at rung 1   winner   worst of top 3"
           "   --eta 3,5: full cut, FCE saved, winner kept")
     rows, windowed = [], {}
     for folder in map(Path, dirs):
-        if not any((folder / f).is_file() for f in ("trials.parquet", "trials.csv")):
-            continue
-        d = read_trials(folder)
+        try:
+            d = read_trials(folder)
+        except NasError:
+            continue  # a folder with no trials table
         if "rung_val_acc" not in d or (d.state == "complete").sum() < 5:
             continue  # a pruner other than the rungs, or too few full-length candidates
         full = standing(d)
@@ -83,21 +95,16 @@ def main(dirs: list[str]) -> None:
         wp = full.loc[full.number == win, "pct"]
         top3 = full.sort_values("val_acc").tail(3).pct.max()
         shares = [(full.pct > c).mean() for c in CUTS]
-        kept = strict_replay(d, full)
-        cut, saved = int((~kept).sum()), (~kept).sum() / search_fce(d)
-        won = "yes" if kept[full.number == win].all() and (full.number == win).any() else "NO"
-        rows.append((shares, wp.iloc[0] if len(wp) else float("nan"), top3, cut, saved,
-                     won == "yes"))
+        fce = search_fce(d)
+        cut, saved, won, _ = verdict(strict_replay(d, full), full, win, fce)
+        rows.append((shares, wp.iloc[0] if len(wp) else float("nan"), top3, cut, saved, won))
         for eta, window in WINDOWED:
-            k = strict_replay(d, full, eta, window)
             windowed.setdefault((eta, window), []).append(
-                (int((~k).sum()), (~k).sum() / search_fce(d),
-                 bool(k[full.number == win].all() and (full.number == win).any()),
-                 bool(k[full.sort_values("val_acc").tail(3).index].all())))
+                verdict(strict_replay(d, full, eta, window), full, win, fce))
         print(f"{folder.name:22s} {len(full):4d}  "
               + "  ".join(f"{100 * s:4.0f}%" for s in shares)
               + f"        {100 * rows[-1][1]:4.0f}%   {100 * top3:4.0f}%"
-              + f"          {cut:4d}  {100 * saved:5.1f}%   {won}")
+              + f"          {cut:4d}  {100 * saved:5.1f}%   {'yes' if won else 'NO'}")
     if rows:
         mean = [sum(r[0][i] for r in rows) / len(rows) for i in range(len(CUTS))]
         print(f"{'mean of ' + str(len(rows)):22s}       "
