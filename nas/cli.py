@@ -136,7 +136,7 @@ def _add_recipe_args(p) -> None:
 
 
 class Train:
-    help = "train a preset or spec over seeds on all 60,000 training images"
+    help = "train a preset or spec over seeds on the whole training split"
 
     def add_arguments(self, p):
         _add_model_args(p)

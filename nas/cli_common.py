@@ -8,7 +8,8 @@ import sys
 
 from nas.errors import NasError
 
-EPILOG = "Data: --data-dir or NAS_DATA_DIR (a folder with MNIST/raw/*.gz). Results: ./results."
+EPILOG = ("Data: --dataset (default mnist), read from --data-dir or NAS_DATA_DIR (for mnist a "
+          "folder with MNIST/raw/*.gz). Results: ./results.")
 
 
 def _add_data_args(p: argparse.ArgumentParser, val: bool = False) -> None:

@@ -35,7 +35,7 @@ every finished trial; a second Ctrl-C stops at once.
 
 
 class Search:
-    help = "search architectures and training recipes under a parameter budget"
+    help = "search architectures and training recipes under a budget (params, MACs, bytes)"
     __doc__ = SEARCH_HELP
 
     def add_arguments(self, p):
@@ -230,7 +230,7 @@ class Export:
 model.py (torch only), weights.pt (a state_dict), spec.json, train_config.json and preset.json.
 For a trial, 'best' follows the study's selection rule: the highest final-epoch validation
 accuracy (ties: fewer parameters); its weights were trained without the validation images.
---verify NAME takes results/verify/NAME/ instead: weights trained on all 60,000 images, seed
+--verify NAME takes results/verify/NAME/ instead: weights trained on the whole training split, seed
 0 (or --seed); the test set never selects. The export is checked in a fresh process: same
 parameter count and the same test accuracy as recorded, to the image."""
 
