@@ -76,7 +76,7 @@ def main() -> None:
             jobs.append((len(rows) - 1, seed, sep.to_dict(), t.user_attrs["train_config"], cfg))
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(args.workers, mp_context=ctx) as pool:
-        futures = [(i, seed, pool.submit(_run, spec, tcfg, seed, cfg, 1))
+        futures = [(i, seed, pool.submit(_run, spec, tcfg, seed, cfg, 1, rows[i]["trial"]))
                    for i, seed, spec, tcfg, cfg in jobs]
         results = [(i, seed, f.result()) for i, seed, f in futures]
     for r in rows:

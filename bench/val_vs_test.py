@@ -1,0 +1,101 @@
+"""Does validation rank a race's entrants as the test set does? The race's own runs, re-run.
+
+The seed race names its winner by mean validation accuracy over fresh seeds, and the test set
+is not touched until it has. At 8k the race's validation means did not order the winners'
+test means across searches (`bench/anytime.txt`). This asks the same within one search, after
+its winner is fixed: each race entrant is trained again on the race's seeds, on the search's
+split (the validation images held out), one thread each as the race ran, so each run repeats
+a race run; this time both its final validation and its final test accuracy are read. The
+test set judges validation here; it chooses nothing.
+
+    python bench/val_vs_test.py auto-8k-seed4:results/cpu-2026-12-05 > bench/val_vs_test_cpu.txt
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing
+import statistics
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+from nas.studyio import get_trial, load_study, study_dir
+
+
+def run(spec: dict, tcfg: dict, seed: int, dataset: str, val_size: int) -> dict:
+    """One training on the search's split; final validation and test accuracy, seconds."""
+    import torch
+
+    from nas.config import TrainConfig
+    from nas.datasets import load_data
+    from nas.spec import ArchSpec
+    from nas.train import train
+
+    torch.set_num_threads(1)
+    data = load_data(dataset, None, "cpu", val_size)
+    t0 = time.perf_counter()
+    res = train(ArchSpec.from_dict(spec), TrainConfig.from_dict(tcfg), data, seed=seed,
+                progress=False)
+    last = res.history[-1]
+    return {"val": last["val_acc"], "test": last["test_acc"],
+            "minutes": (time.perf_counter() - t0) / 60}
+
+
+def spearman(a: list[float], b: list[float]) -> float:
+    def ranks(x):
+        order = sorted(range(len(x)), key=x.__getitem__)
+        r = [0.0] * len(x)
+        for k, i in enumerate(order):
+            r[i] = k
+        return r
+
+    ra, rb = ranks(a), ranks(b)
+    return statistics.correlation(ra, rb) if len(a) > 2 else math.nan
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("study", help="STUDY:RESULTS_DIR, a study whose race has named a winner")
+    p.add_argument("--workers", type=int, default=2)
+    args = p.parse_args()
+    name, results = args.study.split(":", 1)
+    sj = study_dir(results, name) / "study.json"
+    meta = json.loads(sj.read_text())
+    study = load_study(results, name)
+    race = json.loads((study_dir(results, name) / "race.json").read_text())
+    seeds = sorted({r["seed"] for r in race["runs"].values()})  # runs: {"trial:seed": run}
+    jobs = []
+    for entry in meta["race"]:
+        t = get_trial(study, entry["trial"], sj)
+        tcfg = {**t.user_attrs["train_config"], "bf16": meta.get("bf16")}
+        for seed, race_val in zip(seeds, entry["race_vals"], strict=True):
+            jobs.append((entry["trial"], seed, race_val, t.user_attrs["spec"], tcfg))
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(args.workers, mp_context=ctx) as pool:
+        futures = [pool.submit(run, spec, tcfg, seed, meta["dataset"], meta["val_size"])
+                   for _, seed, _, spec, tcfg in jobs]
+        out = [f.result() for f in futures]
+    print(f"{name}: the race's {len(meta['race'])} entrants on seeds "
+          f"{', '.join(map(str, seeds))}, trained again on the search's split "
+          f"({meta['val_size']:,} validation images held out); winner trial "
+          f"{meta['winner']['trial']}")
+    print(f"{'trial':>6} {'seed':>7} {'race val':>9} {'val':>7} {'test':>7} {'test-val':>9} "
+          f"{'min':>5}")
+    by = {}
+    for (trial, seed, race_val, _, _), r in zip(jobs, out, strict=True):
+        by.setdefault(trial, []).append(r)
+        print(f"{trial:>6} {seed:>7} {race_val:>8.2f}% {r['val']:>6.2f}% {r['test']:>6.2f}% "
+              f"{r['test'] - r['val']:>+9.2f} {r['minutes']:>5.1f}")
+    means = {t: (statistics.fmean(r["val"] for r in rs), statistics.fmean(r["test"] for r in rs))
+             for t, rs in by.items()}
+    for t, (v, te) in means.items():
+        print(f"{t:>6} {'mean':>7} {'':>9} {v:>6.2f}% {te:>6.2f}% {te - v:>+9.2f}")
+    vals, tests = zip(*means.values(), strict=True)
+    print(f"validation means order the test means with Spearman "
+          f"{spearman(list(vals), list(tests)):.2f} over {len(means)} entrants")
+
+
+if __name__ == "__main__":
+    main()
