@@ -21,6 +21,8 @@ import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor
 
+import pandas as pd
+
 from nas.studyio import get_trial, load_study, study_dir
 
 
@@ -44,15 +46,12 @@ def run(spec: dict, tcfg: dict, seed: int, dataset: str, val_size: int) -> dict:
 
 
 def spearman(a: list[float], b: list[float]) -> float:
-    def ranks(x):
-        order = sorted(range(len(x)), key=x.__getitem__)
-        r = [0.0] * len(x)
-        for k, i in enumerate(order):
-            r[i] = k
-        return r
+    """Spearman's rho: Pearson's r of the ranks, ties sharing their mean rank (as
+    bench/rung_correlation.py); two entrants level on validation are level here too."""
+    def ranks(x: list[float]) -> pd.Series:  # rounded: equal image counts, not float noise
+        return pd.Series(x).round(6).rank()
 
-    ra, rb = ranks(a), ranks(b)
-    return statistics.correlation(ra, rb) if len(a) > 2 else math.nan
+    return ranks(a).corr(ranks(b)) if len(a) > 2 else math.nan
 
 
 def main() -> None:
