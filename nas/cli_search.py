@@ -86,6 +86,10 @@ class Search:
                        help="candidates in the seed race (default 3; 0: no race)")
         p.add_argument("--race-seeds", type=int, default=2, metavar="S",
                        help="fresh seeds per raced candidate (default 2)")
+        p.add_argument("--race-split", choices=("search", "fresh"), default="search",
+                       help="the race's validation images: search, the search's own split, "
+                            "or fresh, a different block of the training images for each race "
+                            "seed, none of which chose the finalists (default search)")
         p.add_argument("--record-test", action="store_true",
                        help="also evaluate the test set each epoch, for reports (it never "
                             "selects); recorded in study.json")
@@ -155,7 +159,7 @@ class Search:
             pruner=args.pruner, sampler=args.sampler, val_size=args.val_size,
             rungs=parse_rungs(args.rungs) if args.rungs is not None else DEFAULT_RUNGS,
             eta=parse_eta(args.eta) if args.eta is not None else None,
-            race_top=args.race_top, race_seeds=args.race_seeds,
+            race_top=args.race_top, race_seeds=args.race_seeds, race_split=args.race_split,
             record_test=args.record_test,
             enqueue=tuple(e for e in args.enqueue.split(",") if e), workers=args.workers,
             storage=args.storage, device=args.device, data_dir=args.data_dir,

@@ -190,6 +190,9 @@ class SearchConfig:
     eta: int | tuple | None = None
     race_top: int = 3  # the seed race: the top K candidates by validation...
     race_seeds: int = 2  # ...each trained on S more seeds; mean validation names the winner
+    # the race's validation images: "search", the search's own split (fold 0), or "fresh",
+    # seed i holds out fold race_fold(i), images that played no part in choosing the finalists
+    race_split: str = "search"
     record_test: bool = False  # evaluate the test set during the search (for reports only)
     sampler: str = "tpe"
     val_size: int = 10000  # training images held out for selection

@@ -243,12 +243,18 @@ def _read(root: Path, train: bool, kind: str = "MNIST") -> tuple[torch.Tensor, t
 
 
 def split_data(xtr: torch.Tensor, ytr: torch.Tensor, xte: torch.Tensor, yte: torch.Tensor,
-               info: DatasetInfo, device: str, val_size: int) -> Data:
+               info: DatasetInfo, device: str, val_size: int, val_fold: int = 0) -> Data:
     """uint8 (N, C, H, W) images and int labels -> uint8 splits on ``device``, with
-    ``val_size`` training images held out by a fixed permutation (the same in every run)."""
+    ``val_size`` training images held out by a fixed permutation (the same in every run).
+    ``val_fold`` k holds out the k-th block of ``val_size`` images of that permutation instead
+    of the first: disjoint from fold 0, the search's split, so the race can judge finalists on
+    images that played no part in choosing them."""
     n = len(ytr)
     if not 0 <= val_size < n:
         raise NasError(f"validation size {val_size} must be in [0, {n})")
+    if val_fold and not 0 <= val_fold < n // max(val_size, 1):
+        raise NasError(f"validation fold {val_fold} must be in [0, {n // max(val_size, 1)}) "
+                       f"for {val_size} of {n} images")
     dev = torch.device(device)
 
     def to_split(x, y) -> Split:
@@ -257,8 +263,9 @@ def split_data(xtr: torch.Tensor, ytr: torch.Tensor, xte: torch.Tensor, yte: tor
     val = None
     if val_size:
         perm = torch.randperm(n, generator=torch.Generator().manual_seed(VAL_SEED))
-        val = to_split(xtr[perm[:val_size]], ytr[perm[:val_size]])
-        keep = perm[val_size:].sort().values
+        lo, hi = val_fold * val_size, (val_fold + 1) * val_size
+        val = to_split(xtr[perm[lo:hi]], ytr[perm[lo:hi]])
+        keep = torch.cat([perm[:lo], perm[hi:]]).sort().values
         xtr, ytr = xtr[keep], ytr[keep]
     return Data(train=to_split(xtr, ytr), val=val, test=to_split(xte, yte), info=info)
 

@@ -146,8 +146,9 @@ def _folder(path: str) -> tuple:
 
 @functools.lru_cache(maxsize=4)
 def load_data(dataset: str = "mnist", data_dir: str | None = None, device: str = "cpu",
-              val_size: int = 0) -> Data:
-    """A dataset by name, normalized on ``device``, ``val_size`` training images held out."""
+              val_size: int = 0, val_fold: int = 0) -> Data:
+    """A dataset by name, normalized on ``device``, ``val_size`` training images held out
+    (``val_fold``: which block of them, see ``nas.data.split_data``)."""
     if dataset.startswith("npz:"):
         xtr, ytr, xte, yte, info = _npz(dataset[4:])
     elif dataset.startswith("folder:"):
@@ -157,7 +158,7 @@ def load_data(dataset: str = "mnist", data_dir: str | None = None, device: str =
     else:
         raise NasError(f"unknown dataset {dataset!r} (valid: {', '.join(DATASETS.names())}, "
                        "npz:PATH, folder:PATH)")
-    return split_data(xtr, ytr, xte, yte, info, device, val_size)
+    return split_data(xtr, ytr, xte, yte, info, device, val_size, val_fold)
 
 
 def check_spec(spec: ArchSpec, info: DatasetInfo) -> None:

@@ -5,6 +5,10 @@ anything looks at the test set, and `nas verify STUDY` then judges it there.
 
 Why fresh seeds only: the K candidates were chosen for their one search run's score, which is
 the highest of many noisy draws and so biased upward (the winner's curse); fresh seeds are not.
+The same holds for the validation images: the finalists were chosen on the search's split, so
+some of their lead is luck on those particular images, and fresh seeds on the same images keep
+it. ``--race-split fresh`` holds out, for race seed i, another block of training images
+(``race_fold``), disjoint from the search's split, so the judging images chose nothing.
 Each finished run is kept in results/<study>/race.json, so a stopped race goes on where it was.
 """
 
@@ -31,6 +35,12 @@ SEED0 = 100_000  # race seeds: far above any trial number, which is a trial's tr
 
 def race_seeds(n: int) -> list[int]:
     return [SEED0 + s for s in range(n)]
+
+
+def race_fold(i: int, n_folds: int) -> int:
+    """The validation fold of the race's i-th seed under ``--race-split fresh``: folds 1, 2, ...
+    in turn, never fold 0, whose images chose the finalists (see ``nas.data.split_data``)."""
+    return 1 + i % (n_folds - 1)
 
 
 def plan(needs: list[float], workers: int, now: float, end: float | None) -> list[bool]:
@@ -94,6 +104,14 @@ def finalist_lines(table: list[dict]) -> list[str]:
     return lines
 
 
+def fold_of(seed: int, cfg: SearchConfig, n_train: int) -> int:
+    """The validation fold a race run on ``seed`` holds out: 0 (the search's split) unless
+    ``cfg.race_split`` is "fresh". ``n_train``: training images before the split."""
+    if cfg.race_split == "search" or not cfg.val_size:
+        return 0
+    return race_fold(seed - SEED0, n_train // cfg.val_size)
+
+
 def _run(spec: dict, tcfg: dict, seed: int, cfg: SearchConfig, threads: int | None,
          number: int) -> dict:
     """One race run (in this process or a spawned one): validation accuracy and seconds. It
@@ -112,7 +130,10 @@ def _run(spec: dict, tcfg: dict, seed: int, cfg: SearchConfig, threads: int | No
 
         exit_with_parent()
         torch.set_num_threads(threads)
-    data = load_data(cfg.dataset, cfg.data_dir, str(resolve_device(cfg.device)), cfg.val_size)
+    device = str(resolve_device(cfg.device))
+    data = load_data(cfg.dataset, cfg.data_dir, device, cfg.val_size)
+    if fold := fold_of(seed, cfg, len(data.train.y) + len(data.val.y)):
+        data = load_data(cfg.dataset, cfg.data_dir, device, cfg.val_size, fold)
     data = dataclasses.replace(data, test=None)  # the race never sees the test set
     started = datetime.now().isoformat(timespec="seconds")
     t0 = time.perf_counter()
@@ -128,6 +149,7 @@ def _run(spec: dict, tcfg: dict, seed: int, cfg: SearchConfig, threads: int | No
                 eval_limit=cfg.eval_limit)
     val = res.history[-1]["val_acc"] if not res.stop_reason else math.nan
     return {"val_acc": val, "seconds": time.perf_counter() - t0, "bf16": bool(res.config.bf16),
+            "split": cfg.race_split, "fold": fold,
             "start": started, "end": datetime.now().isoformat(timespec="seconds")}
 
 
@@ -142,6 +164,8 @@ def race(cfg: SearchConfig, study: optuna.Study, out_dir: Path, end: float | Non
         return None
     path = out_dir / "race.json"
     runs: dict = json.loads(path.read_text())["runs"] if path.is_file() else {}
+    # a resumed race under another --race-split starts over: its runs judged other images
+    runs = {k: r for k, r in runs.items() if r.get("split", "search") == cfg.race_split}
     t_full = full_train_s(study) or 0.0
     # each run takes about its trial's own full-length training, +5%
     need = {t.number: t.user_attrs.get("full_train_s", t_full) * 1.05 for t in top}
@@ -154,7 +178,9 @@ def race(cfg: SearchConfig, study: optuna.Study, out_dir: Path, end: float | Non
     cut = [(t.number, s) for s in seeds for t in top if (t.number, s) not in taken]
     if jobs:
         log(f"seed race: top {k} by validation (trials "
-            f"{', '.join(str(t.number) for t in top[:k])}) on {n} fresh seeds each: "
+            f"{', '.join(str(t.number) for t in top[:k])}) on {n} fresh seeds each"
+            + (", each seed on its own validation fold" if cfg.race_split == "fresh" else "")
+            + ": "
             f"{len(jobs)} full-length trainings, "
             f"~{sum(need[t.number] for t, _ in jobs) / cfg.workers / 60:.0f} min")
     if cut:
@@ -197,8 +223,12 @@ def race(cfg: SearchConfig, study: optuna.Study, out_dir: Path, end: float | Non
     if ranked:
         best = max(ranked, key=lambda r: (len(r["race_vals"]), r["mean"], -r["n_params"]))
         used = sorted({r["seed"] for r in runs.values()})
+        folds = sorted({r["fold"] for r in runs.values()})
+        where = ("" if cfg.race_split == "search" else
+                 f", each on its own {cfg.val_size:,} validation images, disjoint from the "
+                 f"search's (folds {', '.join(map(str, folds))})")
         rule = (f"best mean validation accuracy over {len(used)} fresh seeds "
-                f"({', '.join(map(str, used))}) among the top {len(ranked)} by search "
+                f"({', '.join(map(str, used))}){where} among the top {len(ranked)} by search "
                 "validation; the test set was not used")
     else:  # --timeout left no room for a race run: the search's own score decides
         best = table[0]

@@ -645,6 +645,8 @@ def check_config(cfg: SearchConfig) -> SearchConfig:
             raise NasError(f"{flag} must be >= 1, got {v}")
     if cfg.race_top < 0 or cfg.race_seeds < 0:
         raise NasError("--race-top and --race-seeds must be >= 0")
+    if cfg.race_split not in ("search", "fresh"):
+        raise NasError(f"--race-split must be search or fresh, got {cfg.race_split!r}")
     if cfg.timeout_s is not None and not 0 < cfg.timeout_s < float("inf"):
         raise NasError(f"--timeout must be > 0 seconds, got {cfg.timeout_s:g}")
     if cfg.budget_fce is not None and not race_fce(cfg) < cfg.budget_fce < float("inf"):
@@ -733,6 +735,10 @@ def run_search(cfg: SearchConfig, log=_log) -> Outcome:
     _check_resume(cfg, out_dir, space)
     device = resolve_device(cfg.device)
     data = load_data(cfg.dataset, cfg.data_dir, str(device), cfg.val_size)  # problems: now
+    n_train = len(data.train.y) + len(data.val.y)
+    if cfg.race_split == "fresh" and n_train // cfg.val_size < 2:
+        raise NasError(f"--race-split fresh needs a second validation fold: {cfg.val_size:,} "
+                       f"validation images of {n_train:,} leave none; lower --val-size")
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own lines say what happened
     study = create_study(cfg)
     c, h, _ = data.info.shape  # spaces read the data's shape from here, as the budget

@@ -49,6 +49,27 @@ def test_validation_split_is_fixed_and_disjoint(mnist, data_dir):
     assert torch.equal(both, full.train.y.bincount())
 
 
+def test_validation_folds_partition_the_training_images():
+    """Fold 0 is the split every study used; fold k holds out the k-th block of the same
+    permutation, so the folds are disjoint and each leaves the rest for training."""
+    from nas.data import MNIST_INFO, VAL_SEED, split_data
+
+    n = 10
+    x = torch.arange(n, dtype=torch.uint8).view(n, 1, 1, 1).expand(n, 1, 28, 28).contiguous()
+    y = torch.arange(n) % 10
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(VAL_SEED))
+    seen = []
+    for fold in range(3):
+        d = split_data(x, y, x[:2], y[:2], MNIST_INFO, "cpu", 3, fold)
+        val = d.val.images[:, 0, 0, 0].tolist()
+        assert val == perm[3 * fold:3 * fold + 3].tolist()  # fold 0: as before folds existed
+        assert sorted(val + d.train.images[:, 0, 0, 0].tolist()) == list(range(n))
+        seen += val
+    assert len(set(seen)) == 9  # disjoint
+    with pytest.raises(NasError, match="validation fold 3 must be in"):
+        split_data(x, y, x[:2], y[:2], MNIST_INFO, "cpu", 3, 3)
+
+
 def test_missing_folder_is_one_clear_error(tmp_path):
     with pytest.raises(NasError, match="no MNIST in .*train-images-idx3-ubyte.gz"):
         prepare_raw(tmp_path / "nowhere")

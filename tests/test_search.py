@@ -80,6 +80,34 @@ def test_rungs_race_and_winner(capsys, tmp_path):
         w["trial"]
 
 
+def test_race_on_fresh_folds(capsys, tmp_path):
+    """--race-split fresh: each race seed holds out its own fold, never the search's; a resume
+    under the other split runs the race again rather than mix runs judged on other images."""
+    import json
+
+    from nas.race import race_fold
+
+    assert [race_fold(i, 6) for i in range(7)] == [1, 2, 3, 4, 5, 1, 2]
+    args = ["search", "--study", "f", "--trials", "2", "--results-dir", str(tmp_path), *TINY,
+            "--race-seeds", "2"]
+    rc, out, err = nas(capsys, *args, "--race-split", "fresh")
+    assert rc == 0, err
+    runs = json.loads((tmp_path / "f" / "race.json").read_text())["runs"]
+    assert sorted((r["seed"], r["fold"]) for r in runs.values()) == [(100000, 1), (100001, 2)]
+    assert {r["split"] for r in runs.values()} == {"fresh"}
+    meta = json.loads((tmp_path / "f" / "study.json").read_text())
+    assert meta["race_split"] == "fresh"
+    assert "disjoint from the search's (folds 1, 2)" in meta["winner"]["rule"]
+    assert "each seed on its own validation fold" in out
+    rc, out, err = nas(capsys, *args)  # the default split: the race runs again, on fold 0
+    assert rc == 0 and "seed race:" in out, err
+    runs = json.loads((tmp_path / "f" / "race.json").read_text())["runs"]
+    assert sorted((r["fold"], r["split"]) for r in runs.values()) == [(0, "search")] * 2
+    rc, _, err = nas(capsys, *args, "--study", "g", "--race-split", "fresh",
+                     "--val-size", "40000")
+    assert rc == 2 and "needs a second validation fold" in err
+
+
 def test_race_and_verify_follow_this_machines_precision(capsys, tmp_path, monkeypatch):
     """A study searched where bf16 is native (its trials record bf16) and raced or verified
     where it is not trains in fp32 there, unless the search forced bf16 with --bf16."""
