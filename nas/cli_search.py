@@ -41,6 +41,7 @@ class Search:
     def add_arguments(self, p):
         p.add_argument("--study", default=None, help="study name (default: SPACE-BUDGET, e.g. "
                        "general-8k, or 'quick' with --quick); files under results/<study>/")
+        from nas.config import DEFAULT_RACE_SPLIT
         from nas.spaces import AUTO_ABOUT, DEFAULT_SPACE
 
         p.add_argument("--space", default=DEFAULT_SPACE,
@@ -86,10 +87,11 @@ class Search:
                        help="candidates in the seed race (default 3; 0: no race)")
         p.add_argument("--race-seeds", type=int, default=2, metavar="S",
                        help="fresh seeds per raced candidate (default 2)")
-        p.add_argument("--race-split", choices=("search", "fresh"), default="search",
+        p.add_argument("--race-split", choices=("search", "fresh"), default=None,
                        help="the race's validation images: search, the search's own split, "
                             "or fresh, a different block of the training images for each race "
-                            "seed, none of which chose the finalists (default search)")
+                            f"seed, none of which chose the finalists (default "
+                            f"{DEFAULT_RACE_SPLIT}; a resumed study keeps its own)")
         p.add_argument("--record-test", action="store_true",
                        help="also evaluate the test set each epoch, for reports (it never "
                             "selects); recorded in study.json")

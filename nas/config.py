@@ -191,8 +191,9 @@ class SearchConfig:
     race_top: int = 3  # the seed race: the top K candidates by validation...
     race_seeds: int = 2  # ...each trained on S more seeds; mean validation names the winner
     # the race's validation images: "search", the search's own split (fold 0), or "fresh",
-    # seed i holds out fold race_fold(i), images that played no part in choosing the finalists
-    race_split: str = "search"
+    # seed i holds out fold race_fold(i), images that played no part in choosing the finalists;
+    # None: a resumed study's own (studies raced before the flag: "search"), else the default
+    race_split: str | None = None
     record_test: bool = False  # evaluate the test set during the search (for reports only)
     sampler: str = "tpe"
     val_size: int = 10000  # training images held out for selection
@@ -243,6 +244,9 @@ class SearchConfig:
         if isinstance(out["eta"], tuple):
             out["eta"] = list(out["eta"])
         return out
+
+
+DEFAULT_RACE_SPLIT = "search"
 
 
 def parse_rungs(text: str) -> tuple:

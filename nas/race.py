@@ -14,6 +14,7 @@ Each finished run is kept in results/<study>/race.json, so a stopped race goes o
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import multiprocessing
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import optuna
 
-from nas.config import SearchConfig, TrainConfig
+from nas.config import DEFAULT_RACE_SPLIT, SearchConfig, TrainConfig
 from nas.runs import stop_pool, worker_threads, write_json
 from nas.spec import ArchSpec
 from nas.studyio import completed, full_train_s, rerun_recipe
@@ -107,7 +108,7 @@ def finalist_lines(table: list[dict]) -> list[str]:
 def fold_of(seed: int, cfg: SearchConfig, n_train: int) -> int:
     """The validation fold a race run on ``seed`` holds out: 0 (the search's split) unless
     ``cfg.race_split`` is "fresh". ``n_train``: training images before the split."""
-    if cfg.race_split == "search" or not cfg.val_size:
+    if cfg.race_split != "fresh" or not cfg.val_size:
         return 0
     return race_fold(seed - SEED0, n_train // cfg.val_size)
 
@@ -117,7 +118,6 @@ def _run(spec: dict, tcfg: dict, seed: int, cfg: SearchConfig, threads: int | No
     """One race run (in this process or a spawned one): validation accuracy and seconds. It
     prints a line per epoch, with or without --no-progress: a race takes a few full trainings,
     tens of minutes on a CPU, and would otherwise show nothing until its first run ends."""
-    import dataclasses
 
     import torch
 
@@ -158,6 +158,8 @@ def race(cfg: SearchConfig, study: optuna.Study, out_dir: Path, end: float | Non
     """Run (or finish) the race; write the winner into study.json and return it."""
     if not cfg.race_top or not cfg.race_seeds:
         return None
+    if cfg.race_split is None:  # a config that did not pass nas.search.check_config
+        cfg = dataclasses.replace(cfg, race_split=DEFAULT_RACE_SPLIT)
     top = sorted(completed(study), key=lambda t: (-t.values[0], t.user_attrs["n_params"]))
     top = top[:cfg.race_top]
     if not top:

@@ -41,7 +41,14 @@ import torch
 from optuna.trial import TrialState
 from tqdm import tqdm
 
-from nas.config import PRUNERS, SAMPLERS, SearchConfig, check_rungs, default_eta
+from nas.config import (
+    DEFAULT_RACE_SPLIT,
+    PRUNERS,
+    SAMPLERS,
+    SearchConfig,
+    check_rungs,
+    default_eta,
+)
 from nas.data import resolve_device
 from nas.datasets import check_spec, load_data
 from nas.errors import NasError
@@ -627,6 +634,8 @@ def check_config(cfg: SearchConfig) -> SearchConfig:
     """One-line errors for settings that cannot work; returns the config as it will run."""
     if cfg.eta is None:
         cfg = dataclasses.replace(cfg, eta=default_eta(cfg.rungs))
+    if cfg.race_split is None:
+        cfg = dataclasses.replace(cfg, race_split=DEFAULT_RACE_SPLIT)
     positive = {"--trials": cfg.trials, "--epochs": cfg.epochs, "--workers": cfg.workers}
     positive.update({f"--max-{k.replace('_', '-')}": v for k, (v, _) in cfg.budgets().items()})
     if not cfg.budgets():
@@ -721,6 +730,13 @@ def run_search(cfg: SearchConfig, log=_log) -> Outcome:
         had = _study_settings(study_dir(cfg.results_dir, cfg.study)).get("eta")
         if had is not None:
             cfg = dataclasses.replace(cfg, eta=tuple(had) if isinstance(had, list) else had)
+    meta = study_dir(cfg.results_dir, cfg.study) / "study.json"
+    if cfg.race_split is None and meta.is_file():  # a resumed study races as it was made to
+        try:
+            had = json.loads(meta.read_text()).get("race_split", "search")
+        except ValueError:
+            had = None
+        cfg = dataclasses.replace(cfg, race_split=had)
     cfg = check_config(cfg)
     if cfg.space == "auto":
         cfg = dataclasses.replace(cfg, space=resolve_space(cfg.space, cfg.max_params))

@@ -81,8 +81,9 @@ def test_rungs_race_and_winner(capsys, tmp_path):
 
 
 def test_race_on_fresh_folds(capsys, tmp_path):
-    """--race-split fresh: each race seed holds out its own fold, never the search's; a resume
-    under the other split runs the race again rather than mix runs judged on other images."""
+    """--race-split fresh: each race seed holds out its own fold, never the search's. A resume
+    keeps the study's split (one raced before the flag: the search's); a resume under the
+    other split runs the race again rather than mix runs judged on other images."""
     import json
 
     from nas.race import race_fold
@@ -99,10 +100,17 @@ def test_race_on_fresh_folds(capsys, tmp_path):
     assert meta["race_split"] == "fresh"
     assert "disjoint from the search's (folds 1, 2)" in meta["winner"]["rule"]
     assert "each seed on its own validation fold" in out
-    rc, out, err = nas(capsys, *args)  # the default split: the race runs again, on fold 0
+    rc, out, err = nas(capsys, *args)  # resumed: its own split, the race is done
+    assert rc == 0 and "seed race:" not in out, err
+    rc, out, err = nas(capsys, *args, "--race-split", "search")  # again, on fold 0
     assert rc == 0 and "seed race:" in out, err
     runs = json.loads((tmp_path / "f" / "race.json").read_text())["runs"]
     assert sorted((r["fold"], r["split"]) for r in runs.values()) == [(0, "search")] * 2
+    meta = json.loads((tmp_path / "f" / "study.json").read_text())
+    del meta["race_split"]  # a study made before the flag raced on the search's split
+    (tmp_path / "f" / "study.json").write_text(json.dumps(meta))
+    rc, out, err = nas(capsys, *args)
+    assert rc == 0 and "seed race:" not in out, err
     rc, _, err = nas(capsys, *args, "--study", "g", "--race-split", "fresh",
                      "--val-size", "40000")
     assert rc == 2 and "needs a second validation fold" in err
