@@ -118,7 +118,6 @@ def _run(spec: dict, tcfg: dict, seed: int, cfg: SearchConfig, threads: int | No
     """One race run (in this process or a spawned one): validation accuracy and seconds. It
     prints a line per epoch, with or without --no-progress: a race takes a few full trainings,
     tens of minutes on a CPU, and would otherwise show nothing until its first run ends."""
-
     import torch
 
     from nas.data import resolve_device
