@@ -80,11 +80,16 @@ def main() -> None:
     race = json.loads((study_dir(results, name) / "race.json").read_text())
     seeds = sorted({r["seed"] for r in race["runs"].values()})  # runs: {"trial:seed": run}
     jobs = []
+    if args.split == "fresh":  # how many folds the training images hold, as the race counts
+        from nas.datasets import load_data
+
+        d = load_data(meta["dataset"], None, "cpu", meta["val_size"])
+        n_folds = (len(d.train.y) + len(d.val.y)) // meta["val_size"]
     for entry in meta["race"]:
         t = get_trial(study, entry["trial"], sj)
         tcfg = {**t.user_attrs["train_config"], "bf16": meta.get("bf16")}
         for i, (seed, race_val) in enumerate(zip(seeds, entry["race_vals"], strict=True)):
-            fold = race_fold(i, 60000 // meta["val_size"]) if args.split == "fresh" else 0
+            fold = race_fold(i, n_folds) if args.split == "fresh" else 0
             jobs.append((entry["trial"], seed, fold, race_val, t.user_attrs["spec"], tcfg))
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(args.workers, mp_context=ctx) as pool:
