@@ -19,7 +19,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from val_vs_test import spearman  # noqa: E402
 
-MEAN = re.compile(r"^\s*(\d+)\s+mean\s+([\d.]+)%\s+([\d.]+)%\s+([\d.]+)%")
+# a run's line: trial, seed, fold, race val, val, test (means are taken here, not read at
+# two decimals from the mean lines, where 99.285 and 99.28 would print alike)
+RUN = re.compile(r"^\s*(\d+)\s+\d+\s+\d+\s+([\d.]+)%\s+([\d.]+)%\s+([\d.]+)%")
 HEAD = re.compile(r"^(\S+): the race's \d+ entrants.*winner trial (\d+)$")
 NAMED = re.compile(r"^a race on fresh folds names trial (\d+)")
 
@@ -30,11 +32,15 @@ def parse(text: str) -> list[dict]:
     studies = []
     for line in text.splitlines():
         if m := HEAD.match(line):
-            studies.append({"study": m[1], "race": int(m[2]), "entrants": {}})
-        elif m := MEAN.match(line):
-            studies[-1]["entrants"][int(m[1])] = tuple(map(float, m.group(2, 3, 4)))
+            studies.append({"study": m[1], "race": int(m[2]), "runs": {}})
+        elif m := RUN.match(line):
+            run = tuple(map(float, m.group(2, 3, 4)))
+            studies[-1]["runs"].setdefault(int(m[1]), []).append(run)
         elif m := NAMED.match(line):
             studies[-1]["fresh"] = int(m[1])
+    for s in studies:
+        s["entrants"] = {t: tuple(statistics.fmean(col) for col in zip(*runs, strict=True))
+                         for t, runs in s["runs"].items()}
     return [s for s in studies if "fresh" in s]
 
 
