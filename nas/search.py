@@ -730,6 +730,7 @@ def run_search(cfg: SearchConfig, log=_log) -> Outcome:
         had = _study_settings(study_dir(cfg.results_dir, cfg.study)).get("eta")
         if had is not None:
             cfg = dataclasses.replace(cfg, eta=tuple(had) if isinstance(had, list) else had)
+    split_asked = cfg.race_split  # None: not given, so a small dataset may fall back
     meta = study_dir(cfg.results_dir, cfg.study) / "study.json"
     if cfg.race_split is None and meta.is_file():  # a resumed study races as it was made to
         try:
@@ -753,8 +754,13 @@ def run_search(cfg: SearchConfig, log=_log) -> Outcome:
     data = load_data(cfg.dataset, cfg.data_dir, str(device), cfg.val_size)  # problems: now
     n_train = len(data.train.y) + len(data.val.y)
     if cfg.race_split == "fresh" and n_train // cfg.val_size < 2:
-        raise NasError(f"--race-split fresh needs a second validation fold: {cfg.val_size:,} "
-                       f"validation images of {n_train:,} leave none; lower --val-size")
+        if split_asked == "fresh":
+            raise NasError(f"--race-split fresh needs a second validation fold: "
+                           f"{cfg.val_size:,} validation images of {n_train:,} leave none; "
+                           "lower --val-size")
+        cfg = dataclasses.replace(cfg, race_split="search")
+        log(f"race: {cfg.val_size:,} validation images of {n_train:,} leave no second fold; "
+            "the race judges on the search's split (--race-split search)")
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own lines say what happened
     study = create_study(cfg)
     c, h, _ = data.info.shape  # spaces read the data's shape from here, as the budget

@@ -186,3 +186,26 @@ def test_verify_of_a_study_uses_its_dataset(tmp_path):
     assert _dataset_for(Args) == "fashion-mnist"
     Args.dataset = "mnist"
     assert _dataset_for(Args) == "mnist"
+
+
+def test_a_small_dataset_races_on_the_search_split(tmp_path, capsys, monkeypatch):
+    """Where the validation images leave no second fold, a fresh-fold race by default falls
+    back to the search's split, in one line; asked for by name, it is a one-line error."""
+    import json
+
+    import nas.search
+
+    monkeypatch.setattr(nas.search, "DEFAULT_RACE_SPLIT", "fresh")
+    name = make_npz(tmp_path / "d.npz", n=60)
+    argv = ["search", "--dataset", name, "--study", "s", "--trials", "1", "--val-size", "40",
+            "--epochs", "1", "--rungs", "none", "--race-top", "1", "--race-seeds", "1",
+            "--max-params", "3000", "--results-dir", str(tmp_path), "--no-progress"]
+    rc = main(argv)
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert "leave no second fold; the race judges on the search's split" in out
+    meta = json.loads((tmp_path / "s" / "study.json").read_text())
+    assert meta["race_split"] == "search" and meta["winner"]
+    rc = main([*argv, "--study", "t", "--race-split", "fresh"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and "needs a second validation fold" in err[-1]
