@@ -43,9 +43,11 @@ def run(spec: dict, tcfg: dict, seed: int, dataset: str, val_size: int, fold: in
 
     from nas.config import TrainConfig
     from nas.datasets import load_data
+    from nas.runs import exit_with_parent
     from nas.spec import ArchSpec
     from nas.train import train
 
+    exit_with_parent()  # a stopped script leaves no training behind
     torch.set_num_threads(1)
     data = load_data(dataset, None, "cpu", val_size, fold)
     t0 = time.perf_counter()
