@@ -695,12 +695,17 @@ def _promotion_text(cfg: SearchConfig) -> str:
     return ", then ".join(f"1 in {e}" for e in cfg.eta) + ", goes on"
 
 
-def _study_settings(out_dir: Path) -> dict:
-    """The settings a study was made with (study.json), or {} for a new or older study."""
+def _study_meta(out_dir: Path) -> dict:
+    """A study's study.json, or {} for a new study (or an unreadable file)."""
     try:
-        return json.loads((out_dir / "study.json").read_text()).get("settings") or {}
+        return json.loads((out_dir / "study.json").read_text())
     except (OSError, ValueError):
         return {}
+
+
+def _study_settings(out_dir: Path) -> dict:
+    """The settings a study was made with (study.json), or {} for a new or older study."""
+    return _study_meta(out_dir).get("settings") or {}
 
 
 def _check_resume(cfg: SearchConfig, out_dir: Path, space) -> None:
@@ -731,13 +736,9 @@ def run_search(cfg: SearchConfig, log=_log) -> Outcome:
         if had is not None:
             cfg = dataclasses.replace(cfg, eta=tuple(had) if isinstance(had, list) else had)
     split_asked = cfg.race_split  # None: not given, so a small dataset may fall back
-    meta = study_dir(cfg.results_dir, cfg.study) / "study.json"
-    if cfg.race_split is None and meta.is_file():  # a resumed study races as it was made to
-        try:
-            had = json.loads(meta.read_text()).get("race_split", "search")
-        except ValueError:
-            had = None
-        cfg = dataclasses.replace(cfg, race_split=had)
+    if cfg.race_split is None and (meta := _study_meta(study_dir(cfg.results_dir, cfg.study))):
+        # a resumed study races as it was made to (one made before the flag: "search")
+        cfg = dataclasses.replace(cfg, race_split=meta.get("race_split", "search"))
     cfg = check_config(cfg)
     if cfg.space == "auto":
         cfg = dataclasses.replace(cfg, space=resolve_space(cfg.space, cfg.max_params))
