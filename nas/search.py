@@ -65,6 +65,7 @@ from nas.runs import (
 from nas.spaces import AUTO_ABOUT, get_space, resolve_space
 from nas.spec import SpecError, analyze, describe
 from nas.studyio import (
+    cut_reason,
     is_rejected,
     open_storage,
     race_train_s,
@@ -392,7 +393,7 @@ def _alive(pid: int) -> bool:
 
 
 def count_states(study: optuna.Study) -> dict:
-    counts = {"complete": 0, "rejected": 0, "pruned": 0, "failed": 0, "running": 0,
+    counts = {"complete": 0, "rejected": 0, "pruned": 0, "failed": 0, "cut": 0, "running": 0,
               "scaled": 0}
     rung_counts: dict[int, int] = {}
     reject_ms = 0.0
@@ -409,11 +410,11 @@ def count_states(study: optuna.Study) -> dict:
             else:
                 counts["pruned"] += 1
         elif t.state == TrialState.FAIL:
-            counts["failed"] += 1
+            counts["cut" if cut_reason(t) else "failed"] += 1  # a stop is not a broken net
         elif t.state == TrialState.RUNNING:
             counts["running"] += 1
     counts["reject_ms_total"] = reject_ms
-    counts["trained"] = counts["complete"] + counts["pruned"] + counts["failed"]
+    counts["trained"] = counts["complete"] + counts["pruned"] + counts["failed"] + counts["cut"]
     counts["rungs"] = dict(sorted(rung_counts.items()))
     return counts
 
@@ -587,7 +588,8 @@ def _bar_text(study, counts, cfg) -> str:
     at = (" rungs " + "/".join(str(rungs.get(k, 0)) for k in range(len(cfg.rungs)))
           if rungs else "")
     return (f"{b} | full {counts['complete']}{at} rejected {counts['rejected']} "
-            f"pruned {counts['pruned']} failed {counts['failed']}")
+            f"pruned {counts['pruned']} failed {counts['failed']}"
+            + (f" cut {counts['cut']}" if counts.get("cut") else ""))
 
 
 def _trial_line(t: optuna.trial.FrozenTrial) -> str:
@@ -846,7 +848,9 @@ def run_search(cfg: SearchConfig, log=_log) -> Outcome:
         f"{c['rejected']} rejected from their spec, over budget or impossible "
         f"({c['reject_ms_total']:.0f} ms in all, "
         f"{mean_ms:.1f} ms each), {c['scaled']} scaled down to fit, "
-        f"{c['pruned']} stopped early, {c['failed']} failed; "
+        f"{c['pruned']} stopped early, {c['failed']} failed"
+        + (f", {c['cut']} cut short by a stop, the time limit or a lost process"
+           if c["cut"] else "") + "; "
         f"this run {wall / 60:.1f} min")
     from nas.studyio import cost_text, search_cost, top_table
 

@@ -134,6 +134,22 @@ def is_rejected(t: FrozenTrial) -> bool:
     return t.state == TrialState.PRUNED and "rejected" in t.user_attrs
 
 
+def cut_reason(t: FrozenTrial) -> str | None:
+    """Why a FAIL trial that did not fail on its own was cut short, else None: a candidate
+    stopped by Ctrl-C, by the search phase's time limit or by its process dying is not a
+    broken candidate, and a user reading "2 failed" after a resume should not look for one."""
+    ua = t.user_attrs
+    if t.state != TrialState.FAIL or "failed" in ua:
+        return None
+    if ua.get("interrupted"):
+        return "interrupted"
+    if ua.get("stale"):
+        return "its process was gone"
+    if "out_of_time" in ua:
+        return f"time limit ({ua['out_of_time']})"
+    return "cut short"
+
+
 def _final(values) -> float | None:
     return values[-1] if values else None
 
@@ -169,7 +185,8 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
             "rungs_run": len(ua.get("rungs", [])),  # cheap rungs trained before the full run
             "rung_val_acc": ua["rungs"][-1]["val_acc"] if ua.get("rungs") else None,
             "seconds": (t.duration.total_seconds() if t.duration else None),
-            "reason": ua.get("rejected") or ua.get("failed") or ua.get("no_full_run"),
+            "reason": (ua.get("rejected") or ua.get("failed") or ua.get("no_full_run")
+                       or cut_reason(t)),
         }
         row.update({f"param_{k}": v for k, v in t.params.items()})
         rows.append(row)
