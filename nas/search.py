@@ -76,7 +76,8 @@ from nas.studyio import (
 )
 from nas.train import resolve_precision, train
 
-__all__ = ["SearchConfig", "PRUNERS", "SAMPLERS", "run_search", "make_pruner", "make_sampler"]
+__all__ = ["SearchConfig", "PRUNERS", "SAMPLERS", "run_search", "make_pruner", "make_sampler",
+           "sampler_seed"]
 
 
 MIN_RUNG_IMAGES = 256
@@ -118,8 +119,20 @@ def make_pruner(name: str, epochs: int, prune_from: int | None = None,
     raise NasError(f"unknown pruner {name!r} (valid: {', '.join(PRUNERS)})")
 
 
+def sampler_seed(seed: int, worker: int) -> int:
+    """Worker 0 draws with --seed itself, as a one-worker search always did. The others take a
+    seed derived from (seed, worker): with seed + worker, worker 1 of --seed 1 and worker 0 of
+    --seed 2 drew the same random start-up trials, so two "independent" searches shared most
+    of their first draws (fashion-8k-seed1 and -seed2, 2026-12-05)."""
+    if worker == 0:
+        return seed
+    import numpy as np
+
+    return int(np.random.SeedSequence([seed, worker]).generate_state(1)[0])
+
+
 def make_sampler(cfg: SearchConfig, worker: int) -> optuna.samplers.BaseSampler:
-    seed = cfg.seed + worker
+    seed = sampler_seed(cfg.seed, worker)
     if cfg.sampler == "tpe":
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)

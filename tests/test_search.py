@@ -223,6 +223,26 @@ def test_startup_trials_reach_the_sampler():
     assert sampler._n_startup_trials == 3  # TPE models the space after 3 trials, not 10
 
 
+def test_sampler_seeds_never_shared_between_studies():
+    """Worker 0 keeps --seed; no (seed, worker) pair of one study draws what another study's
+    worker draws. Before, worker 1 of --seed 1 drew worker 0 of --seed 2's start-up trials."""
+    import optuna
+
+    from nas.search import SearchConfig, make_sampler, sampler_seed
+
+    pairs = [(s, w) for s in range(20) for w in range(4)]
+    seeds = [sampler_seed(s, w) for s, w in pairs]
+    assert len(set(seeds)) == len(pairs)
+    assert [sampler_seed(s, 0) for s in range(20)] == list(range(20))
+
+    def first_draws(seed, worker):
+        study = optuna.create_study(sampler=make_sampler(SearchConfig(seed=seed), worker))
+        return [study.ask().suggest_float("x", 0, 1) for _ in range(3)]
+
+    assert first_draws(1, 1) != first_draws(2, 0)
+    assert first_draws(2, 0) == first_draws(2, 0)  # still reproducible
+
+
 def _halving_fates(pruner, steps, values) -> list[int]:
     """The rung each of a sequence of candidates stopped at (len(steps): trained in full)."""
     import optuna
