@@ -70,7 +70,9 @@ class Search:
                             "candidate equivalents (one: a full-length training on the search's "
                             "training images); the same search costs the same on any machine. "
                             "With --timeout, whichever ends first")
-        p.add_argument("--seed", type=int, default=0, help="sampler seed (default 0)")
+        p.add_argument("--seed", type=int, default=0,
+                       help="sampler seed (default 0); worker 0 draws with it, each other "
+                            "worker with a seed derived from it and its number")
         p.add_argument("--objectives", default="accuracy",
                        help="accuracy (default), or accuracy,params / accuracy,macs for a "
                             "Pareto search")
