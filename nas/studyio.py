@@ -147,7 +147,7 @@ def cut_reason(t: FrozenTrial) -> str | None:
         return "its process was gone"
     if "out_of_time" in ua:
         return f"time limit ({ua['out_of_time']})"
-    return "cut short"
+    return None  # FAIL with no mark: an exception that crashed its worker, a real failure
 
 
 def _final(values) -> float | None:
@@ -167,7 +167,7 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
         elif t.state == TrialState.PRUNED:
             state = "pruned"
         elif t.state == TrialState.FAIL or "failed" in ua or ua.get("interrupted"):
-            state = "failed"  # also one the time limit cut (FAIL, no reason): one word for both
+            state = "failed"  # also one a stop cut short: one word for both, apart in "reason"
         best_i = max(range(len(test)), key=test.__getitem__) if test else None
         row = {
             "number": t.number,
