@@ -219,6 +219,18 @@ class Objective:
         self.stop_at: float | None = None  # wall time after which training stops (OutOfTime)
 
     def __call__(self, trial: optuna.Trial):
+        try:
+            return self._run(trial)
+        except KeyboardInterrupt:
+            # a second Ctrl-C stops at once, wherever it lands: still a stop, not a crash,
+            # so the summary counts this trial cut short (studyio.cut_reason)
+            try:
+                trial.set_user_attr("interrupted", True)
+            except Exception:  # the storage write it broke into may refuse another
+                pass
+            raise
+
+    def _run(self, trial: optuna.Trial):
         cfg = self.cfg
         t0 = time.perf_counter()
         trial.set_user_attr("host", socket.gethostname())

@@ -366,6 +366,27 @@ def test_counts_keep_cut_trials_apart_from_failed_ones():
     assert (c["failed"], c["cut"], c["trained"]) == (2, 3, 5)
 
 
+def test_a_second_ctrl_c_inside_training_still_counts_as_a_stop(capsys, tmp_path, monkeypatch):
+    """The second Ctrl-C raises KeyboardInterrupt wherever the candidate is, not through the
+    stop flag. The trial must still be marked a stop, so the summary says "cut", not
+    "failed", and nobody goes looking for a broken net."""
+    from nas import search as search_module
+    from nas.search import count_states
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(search_module, "train", ctrl_c)
+    rc, out, err = nas(capsys, "search", "--study", "cc", "--trials", "2", "--results-dir",
+                       str(tmp_path), *TINY)
+    assert rc == 130, err
+    st = study(tmp_path, "cc")
+    (t,) = [t for t in st.trials if "rejected" not in t.user_attrs]
+    assert t.state.name == "FAIL" and t.user_attrs["interrupted"] is True
+    c = count_states(st)
+    assert (c["failed"], c["cut"]) == (0, 1)
+
+
 def test_search_wall_time_leaves_out_the_pause_between_sessions(tmp_path):
     """Two trials an hour apart (stopped, resumed next session), then the race: the wall time
     is the 10 + 5 minutes the trials ran plus the 3 of the race, not the hour between."""
