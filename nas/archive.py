@@ -3,13 +3,14 @@
 A study's journal repeats every user attribute of every trial as its own JSON record, so a
 2-hour search writes about 3.5 MB of it; gzipped it is about 20x smaller, and Optuna reads it
 back through ``studyio.GzipJournalBackend``. The weights of every fully trained trial are
-another 40 KB each: an archive keeps those that anyone exports or looks at again (the
-winner, the race's entrants, the Pareto front, the best few by validation). Any other trial
-can be trained again from its spec and recipe (`nas verify STUDY --trial N`). Three, not ten:
-a committed proof must leave room in a clone of at most 20 MB (tests/test_repo.py), and ten
-weights of a 25,000-parameter net are 1 MB. For the same reason the search's log, a line per
-epoch (~100 KB for two hours), is kept gzipped as ``search.log.gz``: 5x smaller, and
-``zless``/``zgrep`` read it.
+another 40 KB each: an archive keeps those that anyone exports again (the winner, the
+Pareto front, the best by validation). Any other trial, the race's runners-up included, can
+be trained again from its spec and recipe (`nas verify STUDY --trial N`), and no reported
+figure comes from a search's own weights: verify runs keep theirs. One, not ten or three: a
+committed proof must leave room in a clone of at most 20 MB (tests/test_repo.py); ten weights
+of a 25,000-parameter net are 1 MB, and the runners-up of 24 archived proofs took 1.3 MB that
+nobody had reloaded. For the same reason the search's log, a line per epoch (~100 KB for
+two hours), is kept gzipped as ``search.log.gz``: 5x smaller, and ``zless``/``zgrep`` read it.
 """
 
 from __future__ import annotations
@@ -38,13 +39,12 @@ def _tree_bytes(path: Path) -> int:
 
 
 def kept_trials(study, meta: dict, keep: int) -> set[int]:
-    """Trial numbers whose weights an archive keeps: the race's winner and entrants, the
-    Pareto front of a multi-objective study, and the ``keep`` best by validation."""
+    """Trial numbers whose weights an archive keeps: the race's winner, the Pareto front of a
+    multi-objective study, and the ``keep`` best by validation."""
     done = completed(study)
     numbers = set()
     if meta.get("winner"):
         numbers.add(meta["winner"]["trial"])
-    numbers.update(entry["trial"] for entry in meta.get("race") or [])
     if len(study.directions) > 1:
         numbers.update(t.number for t in study.best_trials)
     ranked = sorted(done, key=lambda t: (-t.values[0], t.user_attrs.get("n_params", 0)))
@@ -97,7 +97,7 @@ def _repoint_pages(folder: Path, new_root: Path) -> int:
 
 
 def archive_study(results_dir: Path, name: str, into: Path | None = None,
-                  keep: int = 3) -> dict:
+                  keep: int = 1) -> dict:
     """Compact results_dir/name (gzip its journal, drop the weights nobody will reload), after
     moving it to into/name if ``into`` is given. Refuses a study that is still running."""
     results_dir = Path(results_dir)

@@ -305,8 +305,9 @@ class Archive:
     help = "compact a finished study for committing: gzipped read-only journal, fewer weights"
     __doc__ = """Compact a finished study so that it can be committed: the journal is gzipped
 (about 20x smaller; report, export and verify read it as before, but no search can add to it),
-and only the weights that are likely to be exported again stay: the race's winner and
-entrants, a multi-objective study's Pareto front, and the --keep-weights best by validation.
+and only the weights that are likely to be exported again stay: the race's winner, a
+multi-objective study's Pareto front, and the --keep-weights best by validation. Any other
+trial can be trained again with nas verify STUDY --trial N.
 --into DIR moves the study to DIR/STUDY first (with results/STUDY.log, bench/prove.sh's log,
 gzipped, as search.log.gz), so that the same search command starts a new study instead of
 resuming it; afterwards pass --results-dir DIR to the other commands."""
@@ -315,9 +316,9 @@ resuming it; afterwards pass --results-dir DIR to the other commands."""
         p.add_argument("study", help="a finished study under --results-dir")
         p.add_argument("--into", metavar="DIR", default=None,
                        help="move it to DIR/STUDY first (e.g. results/cpu-2026-11-25)")
-        p.add_argument("--keep-weights", type=int, default=3, metavar="N",
+        p.add_argument("--keep-weights", type=int, default=1, metavar="N",
                        help="keep the weights of the N best trials by validation, besides the "
-                            "winner and the race's entrants (default 3)")
+                            "race's winner (default 1)")
         p.add_argument("--results-dir", default="results")
 
     def take_action(self, args) -> int:

@@ -453,6 +453,25 @@ def test_archive_keeps_a_readable_read_only_study(capsys, results, tmp_path, dat
     assert rc == 2 and "unknown study 'nope'" in err
 
 
+def test_archive_keeps_the_winner_not_the_races_runners_up():
+    """The race's runners-up retrain from their spec like any trial: their weights are not
+    kept (a committed proof must fit a 20 MB clone). The winner always is, even when the
+    search's single seed ranked it below others; then the best by validation, --keep-weights."""
+    import optuna
+
+    from nas.archive import kept_trials
+
+    st = optuna.create_study(direction="maximize")
+    for v in (90.0, 91.5, 91.0, 91.2, 89.0):
+        st.tell(st.ask(), v)
+    race = [{"trial": 1}, {"trial": 3}, {"trial": 2}]
+    meta = {"winner": {"trial": 3}, "race": race}
+    assert kept_trials(st, meta, 0) == {3}
+    assert kept_trials(st, meta, 1) == {3, 1}
+    assert kept_trials(st, meta, 2) == {3, 1}  # 1 then 3 by validation
+    assert kept_trials(st, {}, 1) == {1}  # no race yet: the best by validation
+
+
 def test_archive_refuses_a_corrupt_journal(capsys, results, tmp_path):
     root = tmp_path / "results"
     shutil.copytree(results / "s", root / "s")
