@@ -39,7 +39,10 @@ extra=()
 if ! grep -q '"winner"' "results/$study/study.json" 2>/dev/null; then
   echo "$ nas search --study $study $* ${extra[*]} --no-progress  # $(date -u +%FT%TZ)" >> "$log"
   "$nas" search --study "$study" "$@" "${extra[@]}" --no-progress >> "$log" 2>&1
-  checkpoint "$study: search finished" "results/$study" "$log"
+  # not the weights of every full-length candidate (40-120 kB each, 1-3.5 MB a search, kept in
+  # git's history for good): the archive step below commits the ones it keeps, and until then
+  # any trial retrains from the journal (nas verify STUDY --trial N)
+  checkpoint "$study: search finished" "results/$study" ":(exclude)results/$study/trials" "$log"
 fi
 # Three seeds at once, one thread each: 2 cores, 3 processes, no core idle for a third round.
 for seeds in 0,1,2 10,11,12; do
