@@ -15,6 +15,8 @@
 # clone must.
 # PROVE_COMMIT=1 commits what each stage wrote as soon as it ends (results/ is git-ignored, so
 # with `git add -f`): a machine that goes away mid-proof then takes nothing uncommitted with it.
+# To stop it: `kill` (SIGTERM) the running nas process. A job started in the background from a
+# script (nohup ... &) inherits SIGINT as ignored: the search stops on it, nas verify does not.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 study=${1:?usage: bench/prove.sh STUDY [nas search flags]}
