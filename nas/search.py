@@ -221,9 +221,10 @@ class Objective:
     def __call__(self, trial: optuna.Trial):
         try:
             return self._run(trial)
-        except KeyboardInterrupt:
-            # a second Ctrl-C stops at once, wherever it lands: still a stop, not a crash,
-            # so the summary counts this trial cut short (studyio.cut_reason)
+        except (KeyboardInterrupt, SearchInterrupted):
+            # a stop, not a crash, so the summary counts this trial cut short
+            # (studyio.cut_reason): the first Ctrl-C ends training through the stop flag
+            # (SearchInterrupted), a second one raises at once, wherever it lands
             try:
                 trial.set_user_attr("interrupted", True)
             except Exception:  # the storage write it broke into may refuse another
@@ -379,8 +380,7 @@ class Objective:
                     train_limit=limit, eval_limit=cfg.eval_limit, on_progress=on_progress,
                     stop=lambda: self.interrupted)
         if self.interrupted and not pruned:
-            trial.set_user_attr("interrupted", True)
-            raise SearchInterrupted()
+            raise SearchInterrupted()  # __call__ marks the trial
         if timed_out:
             trial.set_user_attr("out_of_time", stage)
             raise OutOfTime()
